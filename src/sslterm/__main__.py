@@ -1,0 +1,3 @@
+from sslterm.cli import main
+
+main()

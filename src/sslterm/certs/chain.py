@@ -1,0 +1,51 @@
+"""Chain building: from the leaf up, each next certificate is the one that signed the previous."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+
+
+def issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """True when ``issuer`` names and signed ``cert``."""
+    if cert.issuer != issuer.subject:
+        return False
+    try:
+        cert.verify_directly_issued_by(issuer)
+    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
+        return False
+    return True
+
+
+def self_signed(cert: x509.Certificate) -> bool:
+    return issued_by(cert, cert)
+
+
+@dataclass(frozen=True)
+class OrderedChain:
+    path: tuple[x509.Certificate, ...]  # issuer of the leaf first
+    unrelated: tuple[x509.Certificate, ...]  # given, but not on the leaf's path
+    reordered: bool
+
+
+def order_chain(leaf: x509.Certificate, given: Sequence[x509.Certificate], *,
+                leaf_first: bool = True) -> OrderedChain:
+    """Put ``given`` in path order from the leaf; report what does not belong.
+
+    ``leaf_first`` False means the leaf was found after other certificates: that is a reordering too.
+    """
+    remaining = [c for c in given if c != leaf]
+    path: list[x509.Certificate] = []
+    current = leaf
+    while remaining and not self_signed(current):
+        nxt = next((c for c in remaining if issued_by(current, c)), None)
+        if nxt is None:
+            break
+        path.append(nxt)
+        remaining = [c for c in remaining if c != nxt]
+        current = nxt
+    given_order = [c for c in given if c != leaf and c in path]
+    return OrderedChain(tuple(path), tuple(remaining), reordered=given_order != path or not leaf_first)

@@ -1,0 +1,15 @@
+"""The Typer application: one sub-application per noun."""
+
+from __future__ import annotations
+
+import typer
+
+from sslterm.cli import cert, key, log
+
+app = typer.Typer(
+    name="sslterm", no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
+    help="Turn on SSL/TLS termination on load balancers, automatically and safely.",
+)
+app.add_typer(cert.app, name="cert", help="Add, list, show, check and remove certificates.")
+app.add_typer(key.app, name="key", help="Private key utilities.")
+app.command("log")(log.show_log)

@@ -1,0 +1,137 @@
+"""``sslterm cert ...``"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import Progress
+
+from sslterm.certs import BundleInput
+from sslterm.cli import render
+from sslterm.cli.context import service
+from sslterm.discover import find_bundles
+from sslterm.errors import InputError
+from sslterm.files import read_limited, read_passphrase
+
+app = typer.Typer(no_args_is_help=True)
+
+EXIT_EXPIRING = 8
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+FileOpt = Annotated[Path | None, typer.Option(dir_okay=False)]
+
+
+def _bundle_input(cert: Path | None, key: Path | None, chain: Path | None, pkcs12: Path | None,
+                  passphrase_file: Path | None) -> BundleInput:
+    if cert is None and pkcs12 is None:
+        raise InputError("give the certificate with --cert FILE or --pkcs12 FILE")
+    return BundleInput(
+        cert=read_limited(cert) if cert else None, cert_source=str(cert),
+        key=read_limited(key) if key else None, key_source=str(key),
+        chain=read_limited(chain) if chain else None, chain_source=str(chain),
+        pkcs12=read_limited(pkcs12) if pkcs12 else None, pkcs12_source=str(pkcs12),
+        passphrase=read_passphrase(passphrase_file) if passphrase_file else None,
+    )
+
+
+@app.command("add")
+def add(
+    name: str,
+    cert: FileOpt = None,
+    key: FileOpt = None,
+    chain: FileOpt = None,
+    pkcs12: FileOpt = None,
+    passphrase_file: FileOpt = None,
+    replace: Annotated[bool, typer.Option(help="Replace a stored certificate of that name.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check a certificate, its key and chain, and store them (the key encrypted)."""
+    inp = _bundle_input(cert, key, chain, pkcs12, passphrase_file)
+    added = service().add_certificate(name, inp, replace=replace)
+    if as_json:
+        render.print_json({**added.summary.as_json(), "warnings": [w.as_dict() for w in added.warnings],
+                           "replaced": added.replaced})
+        return
+    render.print_findings(added.warnings)
+    verb = "replaced" if added.replaced else "added"
+    render.out.print(f"{verb} {name}: {added.summary.subject}, expires {added.summary.not_after:%Y-%m-%d}, "
+                     f"sha256 {added.summary.fingerprint_sha256[:16]}...", markup=False)
+
+
+@app.command("list")
+def list_(as_json: JsonOpt = False) -> None:
+    """Every stored certificate."""
+    svc = service()
+    items = svc.list_certificates()
+    if as_json:
+        render.print_json([s.as_json() for s in items])
+    elif not items:
+        render.out.print("no certificates yet; add one with: sslterm cert add NAME --cert FILE --key FILE")
+    else:
+        render.out.print(render.certificates_table(items, svc.clock()))
+
+
+@app.command("show")
+def show(name: str, as_json: JsonOpt = False) -> None:
+    """One certificate in detail."""
+    svc = service()
+    summary = svc.show_certificate(name)
+    if as_json:
+        render.print_json(summary.as_json())
+    else:
+        render.out.print(render.certificate_detail(summary, svc.clock()))
+
+
+@app.command("remove")
+def remove(name: str) -> None:
+    """Delete a stored certificate (refused while a load balancer serves it)."""
+    summary = service().remove_certificate(name)
+    render.out.print(f"removed {name} (sha256 {summary.fingerprint_sha256[:16]}...)", markup=False)
+
+
+@app.command("check")
+def check(
+    days: Annotated[int, typer.Option(min=0, help="Report certificates expiring within this many days.")] = 30,
+    as_json: JsonOpt = False,
+) -> None:
+    """Expiry report; exits 8 when any certificate expires within --days."""
+    svc = service()
+    expiring = svc.expiring(days)
+    if as_json:
+        render.print_json([{**s.as_json(), "days_left": s.days_left(svc.clock())} for s in expiring])
+    elif expiring:
+        render.out.print(render.certificates_table(expiring, svc.clock()))
+    else:
+        render.out.print(f"no certificate expires within {days} days")
+    if expiring:
+        raise typer.Exit(EXIT_EXPIRING)
+
+
+@app.command("import")
+def import_(
+    directory: Annotated[Path, typer.Argument(file_okay=False)],
+    replace: Annotated[bool, typer.Option(help="Replace stored certificates of the same names.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Add every bundle in a directory (certbot's live layout, or NAME.crt + NAME.key pairs)."""
+    if not directory.is_dir():
+        raise InputError(f"{directory} is not a directory")
+    found = list(find_bundles(directory))
+    with Progress(console=render.err, transient=True, disable=as_json) as progress:
+        task = progress.add_task("importing", total=len(found))
+        report = service().import_bundles(((f.name, f.read) for f in found), replace=replace,
+                                          progress=lambda _name: progress.advance(task))
+    if as_json:
+        render.print_json({
+            "added": [a.summary.name for a in report.added],
+            "refused": [{"name": r.name, "findings": [f.as_dict() for f in r.findings]} for r in report.refused],
+        })
+    else:
+        for refused in report.refused:
+            render.err.print(f"refused {refused.name}:", markup=False)
+            render.print_findings(refused.findings)
+        render.out.print(f"{len(report.added)} added, {len(report.refused)} refused, {len(found)} found")
+    if report.refused:
+        raise typer.Exit(3)

@@ -1,0 +1,27 @@
+"""``sslterm log``"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from sslterm.cli import render
+from sslterm.cli.context import service
+
+
+def show_log(
+    limit: Annotated[int, typer.Option(min=1, help="How many entries, newest first.")] = 50,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """The audit log: every change sslterm made, newest first."""
+    entries = service().audit_log(limit)
+    if as_json:
+        render.print_json([{"at": e.at.isoformat(), "action": e.action, "target": e.target,
+                            "fingerprint": e.fingerprint, "detail": e.detail} for e in entries])
+        return
+    table = Table("when (UTC)", "action", "target", "fingerprint", "detail")
+    for e in entries:
+        table.add_row(f"{e.at:%Y-%m-%d %H:%M:%S}", e.action, e.target, (e.fingerprint or "")[:16], e.detail)
+    render.out.print(table)

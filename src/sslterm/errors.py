@@ -1,0 +1,101 @@
+"""The one exception tree of sslterm.
+
+    SSLTermError                    every error sslterm raises on purpose; has a stable ``code``
+    ├── InputError                  the user asked for something malformed (bad name, missing file, ...)
+    │   ├── NotFound                a named certificate or load balancer does not exist
+    │   ├── AlreadyExists           the name is taken (``exists``)
+    │   └── InUse                   refused while still attached (``in-use``)
+    ├── CertificateError            the bundle fails one or more checks; carries every finding
+    ├── ProviderError               a load balancer said no; ``retryable`` tells the retry loop
+    ├── UnsafePlan                  the plan would break something; nothing was touched
+    └── DeploymentError             applying failed after something was touched
+        ├── VerificationFailed      the probe did not see what was expected; rolled back
+        └── RollbackFailed          and putting the old state back failed too
+
+Messages never contain private key material: they are built from names, codes and fingerprints only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sslterm.certs.findings import Finding
+
+
+class SSLTermError(Exception):
+    """Root of every error sslterm raises on purpose."""
+
+    code = "error"
+    exit_code = 1
+
+    def __init__(self, message: str, *, code: str | None = None, hint: str | None = None) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+        self.message = message
+        self.hint = hint
+
+
+class InputError(SSLTermError):
+    code = "usage"
+    exit_code = 2
+
+
+class NotFound(InputError):
+    code = "not-found"
+
+
+class AlreadyExists(InputError):
+    code = "exists"
+
+
+class InUse(InputError):
+    code = "in-use"
+
+
+class CertificateError(SSLTermError):
+    """The bundle was refused; ``findings`` holds every error and warning found."""
+
+    code = "invalid-certificate"
+    exit_code = 3
+
+    def __init__(self, findings: Sequence[Finding]) -> None:
+        errors = [f for f in findings if f.is_error]
+        first = errors[0] if errors else None
+        super().__init__(
+            first.message if first else "certificate refused",
+            code=first.code if first else None,
+            hint=first.hint if first else None,
+        )
+        self.findings = tuple(findings)
+
+
+class ProviderError(SSLTermError):
+    code = "provider-error"
+    exit_code = 6
+
+    def __init__(self, message: str, *, code: str | None = None, retryable: bool = False,
+                 hint: str | None = None) -> None:
+        super().__init__(message, code=code, hint=hint)
+        self.retryable = retryable
+
+
+class UnsafePlan(SSLTermError):
+    code = "unsafe-plan"
+    exit_code = 4
+
+
+class DeploymentError(SSLTermError):
+    code = "deployment-failed"
+    exit_code = 5
+
+
+class VerificationFailed(DeploymentError):
+    code = "verification-failed"
+
+
+class RollbackFailed(DeploymentError):
+    code = "rollback-failed"
+    exit_code = 7

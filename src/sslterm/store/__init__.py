@@ -1,0 +1,1 @@
+"""Persistence: certificates (keys encrypted), load balancers, terminations and the audit log."""

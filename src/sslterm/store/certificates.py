@@ -1,0 +1,73 @@
+"""Certificate rows: the only code that turns a bundle into a row and back."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from sslterm.certs.bundle import Bundle, CertSummary, ChainEntry, summarize
+from sslterm.store.schema import AuditRow, CertificateRow, TerminationRow
+from sslterm.store.secrets import KeyVault
+
+
+def get(session: Session, name: str) -> CertificateRow | None:
+    return session.scalars(select(CertificateRow).where(CertificateRow.name == name)).one_or_none()
+
+
+def all_rows(session: Session) -> list[CertificateRow]:
+    query = select(CertificateRow).options(
+        selectinload(CertificateRow.terminations).selectinload(TerminationRow.load_balancer)
+    ).order_by(CertificateRow.name)
+    return list(session.scalars(query))
+
+
+def attached_to(row: CertificateRow) -> tuple[str, ...]:
+    return tuple(sorted({t.load_balancer.name for t in row.terminations}))
+
+
+def to_summary(row: CertificateRow) -> CertSummary:
+    return CertSummary(
+        name=row.name, subject=row.subject, sans=tuple(row.sans), issuer=row.issuer,
+        not_before=row.not_before, not_after=row.not_after, fingerprint_sha256=row.fingerprint,
+        key_type=row.key_type, key_bits=row.key_bits,
+        chain=tuple(ChainEntry(**entry) for entry in row.chain), attached_to=attached_to(row),
+    )
+
+
+def put(session: Session, name: str, bundle: Bundle, vault: KeyVault, now: datetime,
+        existing: CertificateRow | None = None) -> CertificateRow:
+    """Insert a new row, or overwrite ``existing`` in place (its terminations stay attached)."""
+    summary = summarize(name, bundle.leaf, bundle.chain)
+    row = existing or CertificateRow(name=name, created_at=now)
+    row.fingerprint = summary.fingerprint_sha256
+    row.subject, row.issuer, row.sans = summary.subject, summary.issuer, list(summary.sans)
+    row.not_before, row.not_after = summary.not_before, summary.not_after
+    row.key_type, row.key_bits = summary.key_type, summary.key_bits
+    row.chain = [vars(entry) for entry in summary.chain]
+    row.certificate_pem = bundle.certificate_pem().decode()
+    row.key_sealed = vault.seal(bundle.key_pem(), summary.fingerprint_sha256)
+    row.updated_at = now
+    if existing is None:
+        session.add(row)
+    return row
+
+
+def load_bundle(row: CertificateRow, vault: KeyVault) -> Bundle:
+    """Decrypt a stored bundle for deployment. Radioactive: the result holds the private key."""
+    certs = x509.load_pem_x509_certificates(row.certificate_pem.encode())
+    key = load_pem_private_key(vault.open(row.key_sealed, row.fingerprint), None,
+                               unsafe_skip_rsa_key_validation=True)
+    return Bundle(certs[0], tuple(certs[1:]), key)
+
+
+def audit(session: Session, now: datetime, action: str, target: str, fingerprint: str | None = None,
+          detail: str = "") -> None:
+    session.add(AuditRow(at=now, action=action, target=target, fingerprint=fingerprint, detail=detail))
+
+
+def audit_entries(session: Session, limit: int) -> list[AuditRow]:
+    return list(session.scalars(select(AuditRow).order_by(AuditRow.id.desc()).limit(limit)))

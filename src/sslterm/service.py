@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -10,13 +11,13 @@ from pathlib import Path
 from cryptography import x509
 from sqlalchemy.orm import Session
 
-from sslterm.certs import BundleInput, CertSummary, Finding, summarize, validate_bundle
+from sslterm.certs import Bundle, BundleInput, CertSummary, Finding, summarize, validate_bundle
 from sslterm.certs.findings import error
 from sslterm.certs.keys import KeyBlob, to_pem
 from sslterm.certs.names import name_problem
 from sslterm.certs.pem import parse
 from sslterm.errors import AlreadyExists, CertificateError, InputError, InUse, NotFound
-from sslterm.files import ensure_private_dir, read_limited, write_atomic
+from sslterm.files import create_private_file, ensure_private_dir, read_limited, write_atomic
 from sslterm.settings import Settings
 from sslterm.store import certificates as rows
 from sslterm.store.db import Database, open_engine
@@ -33,7 +34,9 @@ def utcnow() -> datetime:
 def load_anchors(path: Path = SYSTEM_ANCHORS) -> tuple[x509.Certificate, ...]:
     """The system's trusted roots, used only to tell whether a chain is complete."""
     try:
-        return tuple(x509.load_pem_x509_certificates(path.read_bytes()))
+        with warnings.catch_warnings():  # some distribution roots have odd serial numbers
+            warnings.simplefilter("ignore")
+            return tuple(x509.load_pem_x509_certificates(path.read_bytes()))
     except (OSError, ValueError):
         return ()
 
@@ -73,6 +76,7 @@ class Service:
         if self._db is None:
             if self.settings.database_url is None:
                 ensure_private_dir(self.settings.home)
+                create_private_file(self.settings.home / "sslterm.db")
             self._db = Database(open_engine(self.settings.effective_database_url))
         return self._db
 
@@ -89,37 +93,37 @@ class Service:
         return self._anchors
 
     # -- certificates ----------------------------------------------------------------------------
+    def _validate(self, name: str, inp: BundleInput, now: datetime, *,
+                  taken: bool = False) -> tuple[Bundle, tuple[Finding, ...]]:
+        """Every finding at once (name, existence, bundle); the bundle only when there is no error."""
+        result = validate_bundle(inp, now=now, anchors=self.anchors, warn_days=self.warn_days)
+        problem = name_problem(name)
+        findings = ((problem,) if problem else ()) + result.findings
+        if taken:
+            findings += (error("exists", f"a certificate named {name!r} is already stored",
+                               "use --replace to replace it, or choose another name"),)
+        if result.bundle is None or any(f.is_error for f in findings):
+            raise CertificateError(findings)
+        return result.bundle, result.warnings
+
     def check_bundle(self, name: str, inp: BundleInput) -> Added:
         """Validate without storing: the bundle's summary and warnings, or CertificateError."""
-        problem = name_problem(name)
-        result = validate_bundle(inp, now=self.clock(), anchors=self.anchors, warn_days=self.warn_days)
-        findings = ((problem,) if problem else ()) + result.findings
-        if result.bundle is None or problem:
-            raise CertificateError(findings)
-        return Added(summarize(name, result.bundle.leaf, result.bundle.chain), result.warnings)
+        bundle, warnings_ = self._validate(name, inp, self.clock())
+        return Added(summarize(name, bundle.leaf, bundle.chain), warnings_)
 
     def add_certificate(self, name: str, inp: BundleInput, *, replace: bool = False) -> Added:
         with self.db.transaction() as session:
             return self._add(session, name, inp, replace)
 
     def _add(self, session: Session, name: str, inp: BundleInput, replace: bool) -> Added:
-        problem = name_problem(name)
-        if problem:
-            raise CertificateError([problem])
-        existing = rows.get(session, name)
-        if existing is not None and not replace:
-            raise CertificateError([error("exists", f"a certificate named {name!r} is already stored",
-                                          "use --replace to replace it, or choose another name")])
         now = self.clock()
-        result = validate_bundle(inp, now=now, anchors=self.anchors, warn_days=self.warn_days)
-        if result.bundle is None:
-            raise CertificateError(result.findings)
+        existing = rows.get(session, name) if name_problem(name) is None else None
+        bundle, warnings_ = self._validate(name, inp, now, taken=existing is not None and not replace)
         previous = existing.fingerprint if existing is not None else None
-        row = rows.put(session, name, result.bundle, self.vault, now, existing)
+        row = rows.put(session, name, bundle, self.vault, now, existing)
         rows.audit(session, now, "cert.replace" if previous else "cert.add", f"certificate/{name}",
                    row.fingerprint, f"replaced {previous}" if previous else "")
-        return Added(rows.to_summary(row) if previous else summarize(name, result.bundle.leaf,
-                     result.bundle.chain), result.warnings, previous)
+        return Added(rows.to_summary(row), warnings_, previous)
 
     def import_bundles(self, items: Iterable[tuple[str, Callable[[], BundleInput]]], *, replace: bool = False,
                        progress: Callable[[str], None] | None = None) -> ImportReport:

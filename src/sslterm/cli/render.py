@@ -9,6 +9,7 @@ from datetime import datetime
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from sslterm.certs import CertSummary, Finding
 from sslterm.errors import CertificateError, SSLTermError
@@ -25,18 +26,29 @@ def print_error(exc: SSLTermError) -> None:
     if isinstance(exc, CertificateError):
         print_findings(exc.findings, stream=err)
         return
-    err.print(f"[red]error[{exc.code}][/red]: {exc.message}", markup=True, highlight=False)
-    if exc.hint:
-        err.print(f"  hint: {exc.hint}", markup=False)
+    _problem_line(err, "error", exc.code, exc.message, exc.hint)
 
 
 def print_findings(findings: Iterable[Finding], stream: Console = err) -> None:
     for f in sorted(findings, key=lambda f: not f.is_error):
-        colour = "red" if f.is_error else "yellow"
-        stream.print(f"[{colour}]{f.severity.value}[{f.code}][/{colour}]: ", end="", markup=True)
-        stream.print(f.message, markup=False)
-        if f.hint:
-            stream.print(f"  hint: {f.hint}", markup=False)
+        _problem_line(stream, f.severity.value, f.code, f.message, f.hint)
+
+
+def _problem_line(stream: Console, severity: str, code: str, message: str, hint: str | None) -> None:
+    """``error[code]: message`` and an optional ``  hint: ...`` line; never markup from the message."""
+    line = Text(f"{severity}[{code}]", style="red" if severity == "error" else "yellow")
+    line.append(f": {message}", style="")
+    stream.print(line)
+    if hint:
+        stream.print(Text(f"  hint: {hint}"))
+
+
+def short_name(rfc4514: str) -> str:
+    """The CN of an RFC 4514 name for tables; the whole name when it has none."""
+    for part in rfc4514.split(","):
+        if part.startswith("CN="):
+            return part[3:]
+    return rfc4514
 
 
 def expiry_cell(summary: CertSummary, now: datetime) -> str:
@@ -49,8 +61,8 @@ def certificates_table(items: Iterable[CertSummary], now: datetime) -> Table:
     table = Table("name", "subject", "names (SAN)", "issuer", "expires", "key", "attached to")
     for s in items:
         sans = ", ".join(s.sans[:3]) + (f" +{len(s.sans) - 3}" if len(s.sans) > 3 else "")
-        table.add_row(s.name, s.subject, sans, s.issuer, expiry_cell(s, now), f"{s.key_type}-{s.key_bits}",
-                      ", ".join(s.attached_to) or "-")
+        table.add_row(s.name, short_name(s.subject), sans, short_name(s.issuer), expiry_cell(s, now),
+                      f"{s.key_type}-{s.key_bits}", ", ".join(s.attached_to) or "-")
     return table
 
 

@@ -1,0 +1,47 @@
+# sslterm: `make demo` and `make test` do all the set-up on a fresh Debian 12 machine (as root).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+APT_PACKAGES := haproxy ca-certificates openssl
+
+.PHONY: install system-packages demo test lint typecheck unit bench clean
+
+# Debian packages the tests and the demo need; installed only when missing.
+system-packages:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+$(STAMP): pyproject.toml
+	@[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV) || { \
+	  echo "python3 -m venv failed; installing python3-venv"; apt-get install -y -qq python3-venv >/dev/null && $(PYTHON) -m venv $(VENV); }
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+demo: system-packages install
+	$(BIN)/python -m sslterm.demo
+
+lint: install
+	$(BIN)/ruff check src tests bench
+
+typecheck: install
+	$(BIN)/mypy
+
+unit: install system-packages
+	$(BIN)/python -m pytest -q -p no:cacheprovider; rc=$$?; if [ $$rc = 5 ]; then echo "no tests collected"; exit 1; fi; exit $$rc
+
+test: install system-packages lint typecheck unit
+
+bench: install system-packages
+	$(BIN)/python bench/import_bench.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info bench/.cache

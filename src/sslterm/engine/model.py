@@ -1,0 +1,77 @@
+"""Values the engine and every provider share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sslterm.certs.bundle import Bundle
+
+TLS_PROFILES = ("modern", "intermediate", "old")
+INSTANCE_PROTOCOLS = ("HTTP", "HTTPS")
+
+
+@dataclass(frozen=True)
+class CertSlot:
+    """One certificate as a listener should serve it. ``bundle`` carries the key: never shown."""
+
+    name: str
+    fingerprint: str
+    sans: tuple[str, ...]
+    bundle: Bundle | None = field(default=None, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class ListenerSpec:
+    """A TLS listener: what `sslterm enable` asks for. ``certificates[0]`` is the default one."""
+
+    lb_port: int
+    instance_port: int | None = None  # None: each backend's own port (80 when it has none)
+    instance_protocol: str = "HTTP"
+    redirect_http: bool = False
+    hsts: bool = False
+    tls_profile: str = "intermediate"
+    certificates: tuple[CertSlot, ...] = ()
+
+    def same_settings(self, other: ListenerSpec) -> bool:
+        return (self.instance_port, self.instance_protocol, self.redirect_http, self.hsts, self.tls_profile) == (
+            other.instance_port, other.instance_protocol, other.redirect_http, other.hsts, other.tls_profile)
+
+    def fingerprints(self) -> tuple[str, ...]:
+        return tuple(c.fingerprint for c in self.certificates)
+
+    def describe(self) -> dict[str, object]:
+        return {
+            "lb_port": self.lb_port, "instance_port": self.instance_port,
+            "instance_protocol": self.instance_protocol, "redirect_http": self.redirect_http,
+            "hsts": self.hsts, "tls_profile": self.tls_profile,
+            "certificates": [{"name": c.name, "fingerprint_sha256": c.fingerprint} for c in self.certificates],
+        }
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    sni: bool = True
+    hot_swap: bool = False  # a certificate can be replaced without a reload or a listener change
+    hot_add: bool = False  # an SNI certificate can be added without a reload
+    key_types: tuple[str, ...] = ("RSA", "EC")
+    max_certificates_per_listener: int | None = None
+
+
+@dataclass(frozen=True)
+class ProbeTarget:
+    host: str
+    port: int
+    server_name: str | None  # SNI; None probes the default certificate
+    expect: str  # fingerprint
+    certificate: str  # the certificate name, for messages
+
+
+@dataclass(frozen=True)
+class Served:
+    target: ProbeTarget
+    fingerprint: str | None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.fingerprint == self.target.expect

@@ -1,0 +1,52 @@
+"""The provider contract every load balancer kind implements.
+
+A provider speaks to one load balancer. Every method is idempotent: calling it again with the same
+arguments changes nothing and costs (almost) nothing. Errors from SDKs, sockets or subprocesses are
+translated to :class:`sslterm.errors.ProviderError` (``retryable`` set where a retry may help) at the
+provider's boundary with ``raise ... from exc``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import ClassVar, Protocol
+
+from sslterm.engine.model import Capabilities, CertSlot, ListenerSpec
+
+
+@dataclass(frozen=True)
+class CertRef:
+    """Where a provider keeps an uploaded certificate (a file, an ARN, a certificate id)."""
+
+    fingerprint: str
+    location: str
+
+
+class Provider(Protocol):
+    kind: ClassVar[str]
+    capabilities: Capabilities
+
+    def check(self, listeners: Sequence[ListenerSpec]) -> None:
+        """Refuse, before any remote call, what this load balancer cannot do (key types, ports, quotas).
+        Raises UnsafePlan or InputError; touches nothing."""
+
+    def upload(self, slot: CertSlot) -> CertRef:
+        """Stage a certificate so a later ``bind`` can serve it; nothing served changes. Idempotent by
+        fingerprint. A slot without a bundle must already be known to the provider (rollback)."""
+
+    def bind(self, listener: ListenerSpec, refs: Mapping[str, CertRef]) -> None:
+        """Make ``listener`` serve exactly its certificates (the first as default), creating or updating
+        the listener. ``refs`` maps fingerprints to uploads. Returns when the change is live."""
+
+    def unbind(self, lb_port: int) -> None:
+        """Remove TLS termination on ``lb_port``; plain HTTP service stays as it was. No-op if absent."""
+
+    def observe(self) -> tuple[ListenerSpec, ...]:
+        """The TLS listeners as configured now (slots carry fingerprints, no bundles)."""
+
+    def address(self, lb_port: int) -> tuple[str, int]:
+        """Where a client reaches the listener on ``lb_port`` (host, port), for probing."""
+
+    def cleanup(self) -> None:
+        """Forget staged certificates that no listener serves any more."""

@@ -1,0 +1,39 @@
+"""The set of files a HAProxy load balancer needs, and writing it with a way back."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sslterm.files import write_atomic
+
+
+def read_or_none(path: Path) -> str | None:
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        return None
+
+
+@dataclass
+class FileSet:
+    """Desired contents by path; ``None`` means the file must not exist."""
+
+    contents: dict[Path, str | None] = field(default_factory=dict)
+
+    def changes(self) -> dict[Path, str | None]:
+        return {p: c for p, c in self.contents.items() if read_or_none(p) != c}
+
+    def apply(self) -> FileSet:
+        """Write every change (0600, atomically); return the FileSet that puts the old contents back."""
+        undo = FileSet()
+        for path, content in self.changes().items():
+            undo.contents[path] = read_or_none(path)
+            if content is None:
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+            else:
+                path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                write_atomic(path, content.encode())
+        return undo

@@ -1,0 +1,240 @@
+"""The HAProxy provider: managed mode (sslterm writes the configuration and runs HAProxy) and attached
+mode (the operator's configuration includes sslterm's crt-lists; sslterm owns those and the certificates).
+
+How a change is made live, cheapest first (docs/haproxy.md):
+1. only certificate contents changed, HAProxy 2.1+: runtime API ``set``/``commit ssl cert`` (no reload);
+2. SNI certificates appended to a crt-list, HAProxy 2.2+: ``new ssl cert`` + ``add ssl crt-list``;
+3. anything else (or the runtime API refusing): ``haproxy -c`` on a candidate copy, write, hitless reload.
+Files are written in every case, so a restart serves the same as the runtime API did.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import ClassVar
+
+from sslterm.engine.model import Capabilities, CertSlot, ListenerSpec
+from sslterm.errors import ProviderError, UnsafePlan
+from sslterm.files import write_atomic
+from sslterm.providers.base import CertRef
+from sslterm.providers.haproxy import state
+from sslterm.providers.haproxy.config import render
+from sslterm.providers.haproxy.files import FileSet, read_or_none
+from sslterm.providers.haproxy.layout import Layout
+from sslterm.providers.haproxy.options import HAProxyOptions
+from sslterm.providers.haproxy.process import Process, check_config
+from sslterm.providers.haproxy.runtime import RuntimeAPI
+from sslterm.providers.haproxy.version import Version
+
+
+class HAProxyProvider:
+    kind: ClassVar[str] = "haproxy"
+
+    def __init__(self, name: str, options: HAProxyOptions, layout: Layout, binary: str, version: Version) -> None:
+        self.name = name
+        self.options = options
+        self.layout = layout
+        self.binary = binary
+        self.version = version
+        self.capabilities = Capabilities(hot_swap=version.runtime_replace, hot_add=version.runtime_add)
+        admin = Path(options.socket) if options.socket else layout.admin_socket
+        self.runtime = RuntimeAPI(admin)
+        self.process = Process(binary, layout.config, layout.pid_file, layout.master_socket, layout.admin_socket)
+        #: how the last change went live: "runtime", "reload", "start" or "none" (for tests and benchmarks)
+        self.last_path = "none"
+
+    # -- contract ---------------------------------------------------------------------------------
+    def check(self, listeners: Sequence[ListenerSpec]) -> None:
+        http_port = self.options.http_bind.port if self.options.http_bind else None
+        for listener in listeners:
+            if listener.lb_port == http_port:
+                raise UnsafePlan(f"port {listener.lb_port} is the plain HTTP bind of {self.name}",
+                                 hint="choose another --lb-port")
+
+    def upload(self, slot: CertSlot) -> CertRef:
+        staged = self.layout.staged(slot.fingerprint)
+        if slot.bundle is not None:
+            pem = (slot.bundle.certificate_pem() + slot.bundle.key_pem()).decode()
+            if read_or_none(staged) != pem:
+                staged.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                write_atomic(staged, pem.encode())
+        elif not staged.exists():
+            raise ProviderError(f"{self.name}: certificate {slot.name} ({slot.fingerprint[:16]}) is not staged",
+                                code="not-staged")
+        return CertRef(slot.fingerprint, str(staged))
+
+    def bind(self, listener: ListenerSpec, refs: Mapping[str, CertRef]) -> None:
+        with self._locked():
+            current = state.load(self.layout.state)
+            wanted = (*(x for x in current if x.lb_port != listener.lb_port), listener)
+            self._converge(current, wanted)
+
+    def unbind(self, lb_port: int) -> None:
+        with self._locked():
+            current = state.load(self.layout.state)
+            self._converge(current, tuple(x for x in current if x.lb_port != lb_port))
+
+    def observe(self) -> tuple[ListenerSpec, ...]:
+        return state.load(self.layout.state)
+
+    def address(self, lb_port: int) -> tuple[str, int]:
+        host = self.options.bind.host if self.options.bind else "127.0.0.1"
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)  # noqa: S104
+        return host, lb_port
+
+    def cleanup(self) -> None:
+        with self._locked():
+            live = {c.fingerprint for lst in state.load(self.layout.state) for c in lst.certificates}
+            for staged in self.layout.staging.glob("*.pem"):
+                if staged.stem not in live:
+                    staged.unlink()
+
+    def start(self) -> None:
+        """Bring a managed HAProxy up on its current state (plain HTTP when nothing is enabled)."""
+        if self.options.mode != "managed":
+            self.runtime.command("show info")  # attached: the socket must answer
+            return
+        with self._locked():
+            current = state.load(self.layout.state)
+            self._converge(current, current)
+
+    def stop(self) -> None:
+        if self.options.mode == "managed":
+            self.process.stop()
+
+    # -- making it live ---------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.layout.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with self.layout.lock.open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)  # one change at a time per load balancer
+            yield
+
+    def _desired_files(self, listeners: Sequence[ListenerSpec], layout: Layout) -> FileSet:
+        rendered = render(self.options, listeners, layout, self.version)
+        files = FileSet()
+        if rendered.config is not None:
+            files.contents[layout.config] = rendered.config
+        for old in self.layout.root.glob("crt-list-*.txt") if layout is self.layout else ():
+            files.contents[old] = None
+        for old in layout.certs.glob("*.pem") if layout is self.layout else ():
+            files.contents[old] = None
+        files.contents.update(rendered.crt_lists)
+        for listener in listeners:
+            for cert in listener.certificates:
+                files.contents[layout.pem(cert.name)] = self.layout.staged(cert.fingerprint).read_text()
+        return files
+
+    def _converge(self, current: tuple[ListenerSpec, ...], wanted: tuple[ListenerSpec, ...]) -> None:
+        files = self._desired_files(wanted, self.layout)
+        changes = files.changes()
+        live = self._live()
+        if live and not changes:
+            self.last_path = "none"
+        elif live and self._runtime_possible(changes):
+            self._apply_runtime(files, changes)
+        else:
+            self._apply_reload(files, live)
+        state.save(self.layout.state, wanted)
+
+    def _live(self) -> bool:
+        if self.options.mode == "managed":
+            return self.process.running()
+        try:
+            return "Pid:" in self.runtime.command("show info")
+        except ProviderError:
+            return False
+
+    def _runtime_possible(self, changes: Mapping[Path, str | None]) -> bool:
+        if not self.version.runtime_replace or self.layout.config in changes:
+            return False
+        for path, content in changes.items():
+            if content is None:
+                return False
+            old = read_or_none(path)
+            # a crt-list may only gain lines at its end, and only where 2.2+ can add them
+            if path.suffix == ".txt" and (not self.version.runtime_add or old is None or not content.startswith(old)):
+                return False
+        return True
+
+    def _apply_runtime(self, files: FileSet, changes: Mapping[Path, str | None]) -> None:
+        appended = {p: (c or "")[len(read_or_none(p) or ""):] for p, c in changes.items() if p.suffix == ".txt"}
+        new_pems = {Path(line.split()[0]) for text in appended.values() for line in text.splitlines() if line}
+        undo = files.apply()  # persist first: a restart serves the same
+        try:
+            for path, content in changes.items():
+                if path.suffix == ".pem" and path not in new_pems:
+                    self.runtime.replace(path, content or "")
+            for crt_list, text in appended.items():
+                for line in filter(None, text.splitlines()):
+                    pem = Path(line.split()[0])
+                    self.runtime.add(pem, changes[pem] or "", crt_list, line)
+            self.last_path = "runtime"
+        except ProviderError:
+            # the runtime API said no: the files are right, so a validated reload makes them live
+            try:
+                self._check_candidate(files)
+                self._reload_or_start(self._live())
+            except ProviderError:
+                undo.apply()
+                self._reload_or_start(self._live())
+                raise
+
+    def _apply_reload(self, files: FileSet, live: bool) -> None:
+        self._check_candidate(files)
+        undo = files.apply()
+        try:
+            self._reload_or_start(live)
+        except ProviderError:
+            undo.apply()
+            if live:
+                with contextlib.suppress(ProviderError):
+                    self._reload_or_start(live)
+            raise
+
+    def _check_candidate(self, files: FileSet) -> None:
+        """``haproxy -c`` on a copy of the new files (paths rewritten), before anything live changes."""
+        config_path = Path(self.options.config) if self.options.config else self.layout.config
+        with tempfile.TemporaryDirectory(prefix="candidate-", dir=self.layout.root) as tmp:
+            root = Path(tmp)
+            for path, content in files.contents.items():
+                if content is None:
+                    continue
+                target = root / path.relative_to(self.layout.root)
+                target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                target.write_text(content.replace(str(self.layout.root), str(root)))
+                target.chmod(0o600)
+            if self.options.mode == "managed":
+                check_config(self.binary, root / "haproxy.cfg")
+            else:
+                self._check_attached(config_path, root)
+
+    def _check_attached(self, config_path: Path, candidate: Path) -> None:
+        text = config_path.read_text().replace(str(self.layout.root), str(candidate))
+        checked = candidate / "operator.cfg"
+        checked.write_text(text)
+        check_config(self.binary, checked)
+
+    def _reload_or_start(self, live: bool) -> None:
+        if self.options.mode == "attached":
+            if not self.options.master_socket:
+                raise ProviderError(f"{self.name}: this change needs a reload and no --master-socket was given",
+                                    code="haproxy-no-reload")
+            Process(self.binary, Path(self.options.config or ""), self.layout.pid_file,
+                    Path(self.options.master_socket), Path(self.options.socket or "")).reload()
+            self.last_path = "reload"
+            return
+        if live:
+            self.process.reload()
+            self.last_path = "reload"
+        else:
+            self.process.start()
+            self.last_path = "start"
+
+    def remove_files(self) -> None:
+        shutil.rmtree(self.layout.root, ignore_errors=True)

@@ -1,0 +1,102 @@
+"""HAProxy's runtime API (stats socket), with the guards Debian's 2.6.12 needs (reference/haproxy.md 2.5):
+
+- one certificate transaction at a time: a stale one is aborted first, and the reply to ``set`` must name
+  the certificate meant (2.6.12 can silently update another certificate's pending transaction);
+- payloads must fit in ``tune.bufsize`` (16 KiB): larger ones are not sent (the caller reloads instead);
+- a failed commit leaves the transaction open: it is always aborted.
+"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+from sslterm.errors import ProviderError
+
+#: command + payload must fit in HAProxy's default tune.bufsize (16384), with room to spare
+MAX_COMMAND_BYTES = 16000
+
+
+class RuntimeError_(ProviderError):
+    """The runtime API refused or failed; the caller may fall back to a validated reload."""
+
+
+class RuntimeAPI:
+    def __init__(self, path: Path, timeout: float = 10.0) -> None:
+        self.path = path
+        self.timeout = timeout
+
+    def command(self, line: str, payload: str | None = None) -> str:
+        data = line + (f" <<\n{payload}\n" if payload is not None else "") + "\n"
+        if len(data.encode()) > MAX_COMMAND_BYTES:
+            raise RuntimeError_(f"runtime API payload of {len(data)} bytes exceeds {MAX_COMMAND_BYTES}",
+                                code="haproxy-payload-too-large")
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+                sock.settimeout(self.timeout)
+                sock.connect(str(self.path))
+                sock.sendall(data.encode())
+                sock.shutdown(socket.SHUT_WR)  # the master CLI waits for EOF
+                chunks = []
+                while chunk := sock.recv(65536):
+                    chunks.append(chunk)
+        except OSError as exc:
+            raise RuntimeError_(f"HAProxy runtime API at {self.path}: {exc.strerror or exc}",
+                                code="haproxy-socket", retryable=True) from exc
+        return b"".join(chunks).decode(errors="replace")
+
+    def loaded_certificates(self) -> tuple[list[str], list[str]]:
+        """(certificates loaded, certificates with a pending transaction)."""
+        loaded: list[str] = []
+        pending: list[str] = []
+        target = loaded
+        for line in self.command("show ssl cert").splitlines():
+            if line.startswith("# transaction"):
+                target = pending
+            elif line.startswith("# filename"):
+                target = loaded
+            elif line.strip():
+                target.append(line.strip().lstrip("*"))
+        return loaded, pending
+
+    def abort_pending(self) -> None:
+        for name in self.loaded_certificates()[1]:
+            self.command(f"abort ssl cert {name}")
+
+    def _expect(self, reply: str, wanted: str, what: str, abort: str | None = None) -> None:
+        if wanted in reply:
+            return
+        if abort:
+            self.command(f"abort ssl cert {abort}")
+        first = reply.strip().splitlines()[0] if reply.strip() else "no reply (payload too large?)"
+        raise RuntimeError_(f"HAProxy refused {what}: {first}", code="haproxy-runtime")
+
+    def replace(self, path: Path, pem: str) -> None:
+        """set + commit: the next handshake gets the new certificate; nothing is reloaded."""
+        name = str(path)
+        self.abort_pending()
+        reply = self.command(f"set ssl cert {name}", _payload(pem))
+        if f"for certificate {name}!" not in reply:
+            # 2.6.12 names another certificate when it mixed transactions up: never commit that
+            self._expect("", "never", f"set ssl cert {name} ({reply.strip()[:120]})", abort=_pending_name(reply))
+        self._expect(self.command(f"commit ssl cert {name}"), "Success!", f"commit ssl cert {name}", abort=name)
+
+    def add(self, path: Path, pem: str, crt_list: Path, line: str) -> None:
+        """new + set + commit + add ssl crt-list: a new SNI certificate, served without a reload."""
+        name = str(path)
+        self.abort_pending()
+        self._expect(self.command(f"new ssl cert {name}"), "New empty certificate store", f"new ssl cert {name}")
+        self.replace(path, pem)
+        self._expect(self.command(f"add ssl crt-list {crt_list}", line), "Success!", f"add ssl crt-list {crt_list}")
+
+
+def _payload(pem: str) -> str:
+    """The payload ends at the first empty line: drop blank lines."""
+    return "\n".join(line for line in pem.splitlines() if line.strip())
+
+
+def _pending_name(reply: str) -> str | None:
+    marker = "for certificate "
+    if marker not in reply:
+        return None
+    return reply.split(marker, 1)[1].split("!", 1)[0].strip() or None

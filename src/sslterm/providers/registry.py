@@ -1,0 +1,30 @@
+"""Load balancer kinds -> provider factories. Adding a kind touches only its package and this table."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from sslterm.errors import InputError
+from sslterm.providers.base import Provider
+
+#: kind -> (factory(name, options, state_dir, settings-like mapping), option validator)
+Factory = Callable[[str, Mapping[str, Any], Path, Mapping[str, str]], Provider]
+Validator = Callable[[Mapping[str, Any]], dict[str, Any]]
+
+
+def _haproxy() -> tuple[Factory, Validator]:
+    from sslterm.providers.haproxy import create, validate_options
+
+    return create, validate_options
+
+
+KINDS: dict[str, Callable[[], tuple[Factory, Validator]]] = {"haproxy": _haproxy}
+
+
+def lookup(kind: str) -> tuple[Factory, Validator]:
+    if kind not in KINDS:
+        raise InputError(f"unknown load balancer kind {kind!r}", code="unknown-kind",
+                         hint=f"known kinds: {', '.join(sorted(KINDS))}")
+    return KINDS[kind]()

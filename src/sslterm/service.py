@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from sqlalchemy.orm import Session
@@ -16,15 +18,40 @@ from sslterm.certs.findings import error
 from sslterm.certs.keys import KeyBlob, to_pem
 from sslterm.certs.names import name_problem
 from sslterm.certs.pem import parse
-from sslterm.errors import AlreadyExists, CertificateError, InputError, InUse, NotFound
+from sslterm.deployments import CertStatus, Outcome, deploy, status, summary
+from sslterm.engine.apply import Prober
+from sslterm.engine.model import INSTANCE_PROTOCOLS, TLS_PROFILES
+from sslterm.engine.probe import probe
+from sslterm.errors import AlreadyExists, CertificateError, DeploymentError, InputError, InUse, NotFound
 from sslterm.files import create_private_file, ensure_private_dir, read_limited, write_atomic
+from sslterm.providers import registry
+from sslterm.providers.base import Provider
 from sslterm.settings import Settings
 from sslterm.store import certificates as rows
+from sslterm.store import loadbalancers as lb_rows
 from sslterm.store.db import Database, open_engine
-from sslterm.store.schema import AuditRow
+from sslterm.store.schema import AuditRow, LoadBalancerRow
 from sslterm.store.secrets import KeyVault, vault_from
 
 SYSTEM_ANCHORS = Path("/etc/ssl/certs/ca-certificates.crt")
+ProviderFactory = Callable[[str, str, dict[str, Any]], Provider]  # (name, kind, options) -> provider
+
+
+def merge_settings(current: dict[str, object] | None, **given: object) -> dict[str, object]:
+    """A listener's settings: what was given, else what it has, else the defaults."""
+    defaults: dict[str, object] = {"instance_port": None, "instance_protocol": "HTTP", "redirect_http": False,
+                                   "hsts": False, "tls_profile": "intermediate"}
+    merged = {k: given[k] if given.get(k) is not None else (current or defaults).get(k, v)
+              for k, v in defaults.items()}
+    if merged["tls_profile"] not in TLS_PROFILES:
+        raise InputError(f"unknown TLS profile {merged['tls_profile']!r}", hint=f"one of {', '.join(TLS_PROFILES)}")
+    if str(merged["instance_protocol"]).upper() not in INSTANCE_PROTOCOLS:
+        raise InputError(f"instance protocol must be one of {', '.join(INSTANCE_PROTOCOLS)}")
+    merged["instance_protocol"] = str(merged["instance_protocol"]).upper()
+    port = merged["instance_port"]
+    if port is not None and not (isinstance(port, int) and 0 < port < 65536):
+        raise InputError(f"instance port {port} is not 1-65535")
+    return merged
 
 
 def utcnow() -> datetime:
@@ -62,10 +89,16 @@ class ImportReport:
 
 class Service:
     def __init__(self, settings: Settings, *, clock: Callable[[], datetime] = utcnow,
-                 anchors: Sequence[x509.Certificate] | None = None, warn_days: int = 30) -> None:
+                 anchors: Sequence[x509.Certificate] | None = None, warn_days: int = 30,
+                 provider_factory: ProviderFactory | None = None, verify_within: float = 15.0,
+                 prober: Prober = probe) -> None:
         self.settings = settings
         self.clock = clock
         self.warn_days = warn_days
+        self.verify_within = verify_within
+        self.prober = prober
+        self._provider_factory = provider_factory
+        self._providers: dict[str, Provider] = {}
         self._anchors = anchors
         self._db: Database | None = None
         self._vault: KeyVault | None = None
@@ -112,7 +145,7 @@ class Service:
         return Added(summarize(name, bundle.leaf, bundle.chain), warnings_)
 
     def add_certificate(self, name: str, inp: BundleInput, *, replace: bool = False) -> Added:
-        with self.db.transaction() as session:
+        with self._failures_audited(f"certificate/{name}"), self.db.transaction() as session:
             return self._add(session, name, inp, replace)
 
     def _add(self, session: Session, name: str, inp: BundleInput, replace: bool) -> Added:
@@ -123,14 +156,18 @@ class Service:
         row = rows.put(session, name, bundle, self.vault, now, existing)
         rows.audit(session, now, "cert.replace" if previous else "cert.add", f"certificate/{name}",
                    row.fingerprint, f"replaced {previous}" if previous else "")
-        return Added(rows.to_summary(row), warnings_, previous)
+        summary = rows.to_summary(row)
+        for lb_name in summary.attached_to if previous != row.fingerprint else ():
+            lb = self._lb(session, lb_name)
+            self._deploy(session, lb, dry_run=False)
+        return Added(summary, warnings_, previous)
 
     def import_bundles(self, items: Iterable[tuple[str, Callable[[], BundleInput]]], *, replace: bool = False,
                        progress: Callable[[str], None] | None = None) -> ImportReport:
         """Add many bundles in one transaction: refused ones are reported and skipped; an interruption
         leaves the store as it was."""
         report = ImportReport()
-        with self.db.transaction() as session:
+        with self._failures_audited("import"), self.db.transaction() as session:
             for name, read in items:
                 try:
                     report.added.append(self._add(session, name, read(), replace))
@@ -171,6 +208,114 @@ class Service:
     def audit_log(self, limit: int = 50) -> list[AuditRow]:
         with self.db.transaction() as session:
             return rows.audit_entries(session, limit)
+
+    # -- load balancers --------------------------------------------------------------------------
+    def provider(self, lb: LoadBalancerRow) -> Provider:
+        if lb.name not in self._providers:
+            if self._provider_factory is not None:
+                self._providers[lb.name] = self._provider_factory(lb.name, lb.kind, lb.options)
+            else:
+                factory, _ = registry.lookup(lb.kind)
+                self._providers[lb.name] = factory(lb.name, lb.options, self.settings.home / "lb" / lb.name,
+                                                   {"haproxy_binary": self.settings.haproxy_binary})
+        return self._providers[lb.name]
+
+    def _lb(self, session: Session, name: str) -> LoadBalancerRow:
+        lb = lb_rows.get(session, name)
+        if lb is None:
+            raise NotFound(f"no load balancer named {name!r}", hint="see: sslterm lb list")
+        return lb
+
+    def add_load_balancer(self, name: str, kind: str, options: dict[str, Any]) -> dict[str, object]:
+        problem = name_problem(name, "load balancer")
+        if problem:
+            raise InputError(problem.message, code=problem.code, hint=problem.hint)
+        _, validate = registry.lookup(kind)
+        clean = validate(options)
+        with self.db.transaction() as session:
+            if lb_rows.get(session, name) is not None:
+                raise AlreadyExists(f"a load balancer named {name!r} exists", hint="choose another name")
+            lb = LoadBalancerRow(name=name, kind=kind, options=clean, created_at=self.clock())
+            session.add(lb)
+            session.flush()
+            self.provider(lb).start()
+            rows.audit(session, self.clock(), "lb.add", f"lb/{name}", None, kind)
+            return summary(lb)
+
+    def list_load_balancers(self) -> list[dict[str, object]]:
+        with self.db.transaction() as session:
+            return [summary(lb) for lb in lb_rows.all_rows(session)]
+
+    def show_load_balancer(self, name: str) -> dict[str, object]:
+        with self.db.transaction() as session:
+            return summary(self._lb(session, name))
+
+    def remove_load_balancer(self, name: str) -> None:
+        with self.db.transaction() as session:
+            lb = self._lb(session, name)
+            if lb.terminations:
+                ports = sorted({t.lb_port for t in lb.terminations})
+                raise InUse(f"load balancer {name!r} still terminates TLS on port(s) {ports}",
+                            hint=f"disable it first: sslterm disable {name} --lb-port PORT")
+            provider = self.provider(lb)
+            session.delete(lb)
+            rows.audit(session, self.clock(), "lb.remove", f"lb/{name}")
+            session.flush()
+            provider.stop()
+
+    def enable(self, lb_name: str, cert_name: str, *, lb_port: int | None = None, instance_port: int | None = None,
+               instance_protocol: str | None = None, redirect_http: bool | None = None, hsts: bool | None = None,
+               tls_profile: str | None = None, dry_run: bool = False) -> Outcome:
+        """Terminate TLS on ``lb_port`` with ``cert_name`` (added after the listener's other certificates);
+        options left None keep the listener's current value, or the default for a new listener."""
+        with self._failures_audited(f"lb/{lb_name}"), self.db.transaction(commit=not dry_run) as session:
+            lb = self._lb(session, lb_name)
+            cert = rows.get(session, cert_name)
+            if cert is None:
+                raise NotFound(f"no certificate named {cert_name!r}", hint="add it: sslterm cert add NAME ...")
+            port = lb_port or self.provider(lb).default_lb_port
+            settings = merge_settings(lb_rows.listener_settings(lb, port), instance_port=instance_port,
+                                      instance_protocol=instance_protocol, redirect_http=redirect_http, hsts=hsts,
+                                      tls_profile=tls_profile)
+            lb_rows.add_termination(session, lb, cert, port, settings, self.clock())
+            return self._deploy(session, lb, dry_run=dry_run)
+
+    def disable(self, lb_name: str, *, lb_port: int | None = None, cert_name: str | None = None,
+                dry_run: bool = False) -> Outcome:
+        """Stop terminating TLS on ``lb_port`` (or only drop ``cert_name`` from it)."""
+        with self._failures_audited(f"lb/{lb_name}"), self.db.transaction(commit=not dry_run) as session:
+            lb = self._lb(session, lb_name)
+            port = lb_port or self.provider(lb).default_lb_port
+            gone = [t for t in lb.terminations if t.lb_port == port and cert_name in (None, t.certificate.name)]
+            if not gone:
+                raise NotFound(f"{lb_name} terminates no TLS on port {port}" +
+                               (f" with {cert_name}" if cert_name else ""), hint=f"see: sslterm lb show {lb_name}")
+            for t in gone:
+                lb.terminations.remove(t)
+            return self._deploy(session, lb, dry_run=dry_run)
+
+    def _deploy(self, session: Session, lb: LoadBalancerRow, *, dry_run: bool) -> Outcome:
+        def audit(action: str, target: str, fingerprint: str | None, detail: str) -> None:
+            rows.audit(session, self.clock(), action, target, fingerprint, detail)
+
+        return deploy(session, lb, self.provider(lb), self.vault, self.clock(), dry_run=dry_run,
+                      verify_within=self.verify_within, prober=self.prober, audit=audit)
+
+    @contextmanager
+    def _failures_audited(self, target: str) -> Iterator[None]:
+        """Wrap a command's transaction: a failed deployment rolls the command back, and is then
+        recorded in a transaction of its own."""
+        try:
+            yield
+        except DeploymentError as exc:
+            with self.db.transaction() as session:
+                rows.audit(session, self.clock(), "deploy.failed", target, None, exc.message)
+            raise
+
+    def status(self, lb_name: str | None = None) -> list[CertStatus]:
+        with self.db.transaction() as session:
+            lbs = [self._lb(session, lb_name)] if lb_name else lb_rows.all_rows(session)
+            return [s for lb in lbs for s in status(lb, self.provider(lb), self.clock(), self.prober)]
 
     # -- keys -------------------------------------------------------------------------------------
     def decrypt_key(self, key_file: Path, passphrase: bytes, out: Path, *, force: bool = False) -> None:

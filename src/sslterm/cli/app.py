@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from sslterm.cli import cert, key, log
+from sslterm.cli import cert, deploy, key, lb, log
 
 app = typer.Typer(
     name="sslterm", no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
@@ -12,4 +12,8 @@ app = typer.Typer(
 )
 app.add_typer(cert.app, name="cert", help="Add, list, show, check and remove certificates.")
 app.add_typer(key.app, name="key", help="Private key utilities.")
+app.add_typer(lb.app, name="lb", help="Register, list, show and remove load balancers.")
+app.command("enable")(deploy.enable)
+app.command("disable")(deploy.disable)
+app.command("status")(deploy.status)
 app.command("log")(log.show_log)

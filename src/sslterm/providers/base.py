@@ -26,6 +26,7 @@ class CertRef:
 class Provider(Protocol):
     kind: ClassVar[str]
     capabilities: Capabilities
+    default_lb_port: int  # the lb port `sslterm enable` uses when none is given
 
     def check(self, listeners: Sequence[ListenerSpec]) -> None:
         """Refuse, before any remote call, what this load balancer cannot do (key types, ports, quotas).
@@ -50,3 +51,10 @@ class Provider(Protocol):
 
     def cleanup(self) -> None:
         """Forget staged certificates that no listener serves any more."""
+
+    def start(self) -> None:
+        """Make sure the load balancer exists and serves its plain (non-TLS) configuration; for a managed
+        HAProxy this starts it. Raises ProviderError when it cannot be reached."""
+
+    def stop(self) -> None:
+        """Stop what sslterm started for this load balancer (`sslterm lb remove`); no-op for clouds."""

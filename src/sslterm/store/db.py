@@ -54,6 +54,9 @@ class Database:
         self._sessions = sessionmaker(engine, expire_on_commit=False)
 
     @contextmanager
-    def transaction(self) -> Iterator[Session]:
-        with self._sessions() as session, session.begin():
+    def transaction(self, *, commit: bool = True) -> Iterator[Session]:
+        """``commit=False`` rolls back at the end even on success (dry runs)."""
+        with self._sessions() as session, session.begin() as tx:
             yield session
+            if not commit:
+                tx.rollback()

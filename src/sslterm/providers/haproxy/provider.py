@@ -45,6 +45,7 @@ class HAProxyProvider:
         admin = Path(options.socket) if options.socket else layout.admin_socket
         self.runtime = RuntimeAPI(admin)
         self.process = Process(binary, layout.config, layout.pid_file, layout.master_socket, layout.admin_socket)
+        self.default_lb_port = options.bind.port if options.bind and options.bind.port else 443
         #: how the last change went live: "runtime", "reload", "start" or "none" (for tests and benchmarks)
         self.last_path = "none"
 
@@ -104,8 +105,10 @@ class HAProxyProvider:
             self._converge(current, current)
 
     def stop(self) -> None:
+        """Managed: stop HAProxy (by its pid) and remove its files. Attached: nothing to stop."""
         if self.options.mode == "managed":
             self.process.stop()
+            shutil.rmtree(self.layout.root, ignore_errors=True)
 
     # -- making it live ---------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -235,6 +238,3 @@ class HAProxyProvider:
         else:
             self.process.start()
             self.last_path = "start"
-
-    def remove_files(self) -> None:
-        shutil.rmtree(self.layout.root, ignore_errors=True)

@@ -1,0 +1,105 @@
+"""Deployment use cases over one store transaction: enable, disable, redeploy, status.
+
+The store change and the load balancer change succeed together: the engine applies inside the
+transaction, and a failed deployment (rolled back on the load balancer) rolls the store back too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from sslterm.engine.apply import Applier, Prober, Report, probe_targets
+from sslterm.engine.model import ListenerSpec, Served
+from sslterm.engine.plan import Plan, compute
+from sslterm.engine.probe import probe
+from sslterm.errors import UnsafePlan
+from sslterm.providers.base import Provider
+from sslterm.store import loadbalancers as lb_rows
+from sslterm.store.schema import LoadBalancerRow
+from sslterm.store.secrets import KeyVault
+
+
+@dataclass(frozen=True)
+class Outcome:
+    plan: Plan
+    report: Report | None  # None for a dry run
+
+
+@dataclass(frozen=True)
+class CertStatus:
+    load_balancer: str
+    lb_port: int
+    certificate: str
+    expected: str | None  # what the store says
+    configured: str | None  # what the load balancer is configured with
+    served: str | None  # what a handshake returned
+    days_left: int | None
+    error: str | None = None
+
+    @property
+    def state(self) -> str:
+        if self.error and self.served is None:
+            return "unreachable"
+        if self.expected != self.configured:
+            return "drift"
+        if self.served != self.expected:
+            return "not-served"
+        return "ok"
+
+    def as_json(self) -> dict[str, object]:
+        return {**vars(self), "state": self.state}
+
+
+def check_expiry(listeners: tuple[ListenerSpec, ...], now: datetime) -> None:
+    for listener in listeners:
+        for slot in listener.certificates:
+            if slot.bundle is not None and slot.bundle.leaf.not_valid_after_utc <= now:
+                raise UnsafePlan(f"certificate {slot.name} has expired; it will not be deployed",
+                                 hint="add a renewed certificate with: sslterm cert add NAME --replace ...")
+
+
+def deploy(session: Session, lb: LoadBalancerRow, provider: Provider, vault: KeyVault, now: datetime, *,
+           dry_run: bool, verify_within: float, prober: Prober = probe,
+           audit: Callable[[str, str, str | None, str], None]) -> Outcome:
+    """Bring ``lb`` to what the store says (the session holds the pending change)."""
+    session.flush()
+    session.refresh(lb)
+    desired = lb_rows.desired_listeners(lb, None if dry_run else vault)
+    provider.check(desired)
+    if not dry_run:
+        check_expiry(desired, now)
+    plan = compute(lb.name, provider.observe(), desired)
+    if dry_run:
+        return Outcome(plan, None)
+    report = Applier(provider, verify_within=verify_within, prober=prober).apply(plan)
+    for step in report.applied:
+        fingerprints = ",".join(c.fingerprint for c in (step.after.certificates if step.after else ()))
+        audit(f"deploy.{step.action}", f"lb/{lb.name}:{step.lb_port}", fingerprints or None, step.summary)
+    return Outcome(plan, report)
+
+
+def status(lb: LoadBalancerRow, provider: Provider, now: datetime, prober: Prober = probe) -> list[CertStatus]:
+    desired = lb_rows.desired_listeners(lb, None)
+    observed = {x.lb_port: x for x in provider.observe()}
+    out = []
+    for listener in desired:
+        configured = {c.name: c.fingerprint for c in observed[listener.lb_port].certificates} \
+            if listener.lb_port in observed else {}
+        served: dict[str, Served] = {s.target.certificate: s for s in map(prober, probe_targets(provider, listener))}
+        for slot in listener.certificates:
+            row = next(t.certificate for t in lb.terminations if t.certificate.name == slot.name)
+            seen = served.get(slot.name)
+            out.append(CertStatus(lb.name, listener.lb_port, slot.name, slot.fingerprint, configured.get(slot.name),
+                                  seen.fingerprint if seen else None, (row.not_after - now).days,
+                                  seen.error if seen else "no DNS name to probe it by"))
+    return out
+
+
+def summary(lb: LoadBalancerRow) -> dict[str, object]:
+    return {"name": lb.name, "kind": lb.kind, "options": lb.options,
+            "listeners": [x.describe() for x in lb_rows.desired_listeners(lb, None)],
+            "certificates": sorted({t.certificate.name for t in lb.terminations})}

@@ -1,0 +1,100 @@
+"""Apply a plan: stage every certificate, then one listener at a time: change it, probe it, and on any
+failure put every changed listener back as it was, probe that too, and say what happened."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from sslterm.engine.model import ListenerSpec, ProbeTarget, Served
+from sslterm.engine.plan import Plan, Step
+from sslterm.engine.probe import probe, probe_until
+from sslterm.engine.retry import with_retries
+from sslterm.errors import DeploymentError, RollbackFailed, SSLTermError, VerificationFailed
+from sslterm.providers.base import CertRef, Provider
+
+Prober = Callable[[ProbeTarget], Served]
+
+
+@dataclass
+class Report:
+    plan: Plan
+    applied: list[Step] = field(default_factory=list)
+    served: list[Served] = field(default_factory=list)
+
+
+def probe_targets(provider: Provider, listener: ListenerSpec) -> list[ProbeTarget]:
+    """No SNI for the default certificate; for each other one, a DNS name only it carries."""
+    host, port = provider.address(listener.lb_port)
+    if not listener.certificates:
+        return []
+    default = listener.certificates[0]
+    targets = [ProbeTarget(host, port, None, default.fingerprint, default.name)]
+    for slot in listener.certificates[1:]:
+        others = {n for c in listener.certificates if c is not slot for n in c.sans}
+        name = next((n.replace("*.", "sslterm-probe.", 1) for n in slot.sans if n not in others), None)
+        if name is not None:
+            targets.append(ProbeTarget(host, port, name, slot.fingerprint, slot.name))
+    return targets
+
+
+class Applier:
+    def __init__(self, provider: Provider, *, verify_within: float = 15.0, prober: Prober = probe) -> None:
+        self.provider = provider
+        self.verify_within = verify_within
+        self.prober = prober
+
+    def apply(self, plan: Plan) -> Report:
+        report = Report(plan)
+        refs: dict[str, CertRef] = {}
+        for step in plan.uploads():
+            assert step.slot is not None
+            refs[step.slot.fingerprint] = with_retries(lambda s=step.slot: self.provider.upload(s))  # type: ignore[misc]
+        for step in plan.changes():
+            try:
+                report.applied.append(step)
+                self._do(step.after, step.lb_port, refs)
+                if step.after is not None:
+                    report.served += self._verify(step.after)
+            except SSLTermError as exc:
+                self._roll_back(report.applied, refs, exc)
+        with_retries(self.provider.cleanup)
+        return report
+
+    def _do(self, listener: ListenerSpec | None, lb_port: int | None, refs: dict[str, CertRef]) -> None:
+        if listener is None:
+            assert lb_port is not None
+            with_retries(lambda: self.provider.unbind(lb_port))
+            return
+        for slot in listener.certificates:
+            if slot.fingerprint not in refs:  # already on the load balancer (e.g. a rollback)
+                refs[slot.fingerprint] = with_retries(lambda s=slot: self.provider.upload(s))  # type: ignore[misc]
+        with_retries(lambda: self.provider.bind(listener, refs))
+
+    def _verify(self, listener: ListenerSpec) -> list[Served]:
+        served = probe_until(probe_targets(self.provider, listener), within=self.verify_within, prober=self.prober)
+        wrong = [s for s in served if not s.ok]
+        if wrong:
+            first = wrong[0]
+            seen = first.fingerprint[:16] if first.fingerprint else first.error
+            sni = first.target.server_name or "no SNI"
+            raise VerificationFailed(
+                f"port {listener.lb_port} ({sni}) serves {seen}, not {first.target.certificate} "
+                f"({first.target.expect[:16]})", hint="the previous certificates were put back")
+        return served
+
+    def _roll_back(self, applied: Sequence[Step], refs: dict[str, CertRef], cause: SSLTermError) -> None:
+        try:
+            for step in reversed(applied):
+                self._do(step.before, step.lb_port, refs)
+                if step.before is not None:
+                    self._verify(step.before)
+        except SSLTermError as exc:
+            raise RollbackFailed(
+                f"{cause.message}; putting the previous state back failed too: {exc.message}",
+                hint="check the load balancer now: sslterm status",
+            ) from exc
+        if isinstance(cause, DeploymentError):
+            raise cause
+        raise DeploymentError(f"{cause.message} (rolled back: the previous certificates are served)",
+                              code=cause.code, hint=cause.hint) from cause

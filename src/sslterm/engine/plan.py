@@ -1,0 +1,79 @@
+"""Plans: what must change on one load balancer, computed before anything is touched."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sslterm.engine.model import CertSlot, ListenerSpec
+
+
+@dataclass(frozen=True)
+class Step:
+    action: str  # "upload" | "bind" | "unbind"
+    lb_port: int | None
+    summary: str
+    before: ListenerSpec | None = None
+    after: ListenerSpec | None = None
+    slot: CertSlot | None = None
+
+    def as_json(self) -> dict[str, object]:
+        return {"action": self.action, "lb_port": self.lb_port, "summary": self.summary,
+                "before": self.before.describe() if self.before else None,
+                "after": self.after.describe() if self.after else None}
+
+
+@dataclass(frozen=True)
+class Plan:
+    lb: str
+    steps: tuple[Step, ...]
+
+    @property
+    def empty(self) -> bool:
+        return not self.steps
+
+    def uploads(self) -> tuple[Step, ...]:
+        return tuple(s for s in self.steps if s.action == "upload")
+
+    def changes(self) -> tuple[Step, ...]:
+        return tuple(s for s in self.steps if s.action != "upload")
+
+    def as_json(self) -> dict[str, object]:
+        return {"load_balancer": self.lb, "steps": [s.as_json() for s in self.steps]}
+
+
+def _certs(listener: ListenerSpec) -> str:
+    return ", ".join(f"{c.name} ({c.fingerprint[:12]})" for c in listener.certificates) or "none"
+
+
+def _describe_change(before: ListenerSpec | None, after: ListenerSpec) -> str:
+    if before is None:
+        return f"enable TLS on :{after.lb_port} -> {after.instance_protocol}, certificates {_certs(after)}"
+    parts = []
+    if before.certificates != after.certificates:
+        parts.append(f"certificates {_certs(before)} -> {_certs(after)}")
+    if not before.same_settings(after):
+        parts.append(f"settings {before.describe() | {'certificates': None}} -> "
+                     f"{after.describe() | {'certificates': None}}")
+    return f"update :{after.lb_port}: " + "; ".join(parts)
+
+
+def compute(lb: str, observed: Sequence[ListenerSpec], desired: Sequence[ListenerSpec]) -> Plan:
+    """Uploads first (every certificate the load balancer lacks), then one step per listener that differs."""
+    by_port = {x.lb_port: x for x in observed}
+    have = {c.fingerprint for x in observed for c in x.certificates}
+    steps: list[Step] = []
+    for listener in desired:
+        for slot in listener.certificates:
+            if slot.fingerprint not in have:
+                have.add(slot.fingerprint)
+                steps.append(Step("upload", None, f"upload {slot.name} ({slot.fingerprint[:12]})", slot=slot))
+    for listener in sorted(desired, key=lambda x: x.lb_port):
+        before = by_port.get(listener.lb_port)
+        if before != listener:
+            steps.append(Step("bind", listener.lb_port, _describe_change(before, listener), before, listener))
+    wanted = {x.lb_port for x in desired}
+    for listener in observed:
+        if listener.lb_port not in wanted:
+            steps.append(Step("unbind", listener.lb_port, f"disable TLS on :{listener.lb_port}", listener, None))
+    return Plan(lb, tuple(steps))

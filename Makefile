@@ -26,8 +26,9 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The demo uses its own data directory, so it never touches a real store.
 demo: system-packages install
-	$(BIN)/python -m sslterm.demo
+	SSLTERM_HOME=$(CURDIR)/.demo $(BIN)/sslterm quickstart $(DEMO_FLAGS)
 
 lint: install
 	$(BIN)/ruff check src tests bench

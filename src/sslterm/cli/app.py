@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from sslterm.cli import cert, deploy, key, lb, log
+from sslterm.cli import cert, deploy, key, lb, log, quickstart
 
 app = typer.Typer(
     name="sslterm", no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
@@ -17,3 +17,4 @@ app.command("enable")(deploy.enable)
 app.command("disable")(deploy.disable)
 app.command("status")(deploy.status)
 app.command("log")(log.show_log)
+app.command("quickstart")(quickstart.quickstart)

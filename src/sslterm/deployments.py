@@ -7,18 +7,19 @@ transaction, and a failed deployment (rolled back on the load balancer) rolls th
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy.orm import Session
 
 from sslterm.engine.apply import Applier, Prober, Report, probe_targets
-from sslterm.engine.model import ListenerSpec, Served
-from sslterm.engine.plan import Plan, compute
+from sslterm.engine.model import Served
+from sslterm.engine.plan import Plan, certificate_changes, compute
 from sslterm.engine.probe import probe
 from sslterm.errors import UnsafePlan
 from sslterm.providers.base import Provider
 from sslterm.store import loadbalancers as lb_rows
+from sslterm.store.certificates import load_bundle
 from sslterm.store.schema import LoadBalancerRow
 from sslterm.store.secrets import KeyVault
 
@@ -54,12 +55,21 @@ class CertStatus:
         return {**vars(self), "state": self.state}
 
 
-def check_expiry(listeners: tuple[ListenerSpec, ...], now: datetime) -> None:
-    for listener in listeners:
-        for slot in listener.certificates:
-            if slot.bundle is not None and slot.bundle.leaf.not_valid_after_utc <= now:
-                raise UnsafePlan(f"certificate {slot.name} has expired; it will not be deployed",
-                                 hint="add a renewed certificate with: sslterm cert add NAME --replace ...")
+def check_expiry(lb: LoadBalancerRow, now: datetime) -> None:
+    for t in lb.terminations:
+        if t.certificate.not_after <= now:
+            raise UnsafePlan(f"certificate {t.certificate.name} has expired; it will not be deployed",
+                             hint="add a renewed certificate with: sslterm cert add NAME --replace ...")
+
+
+def with_bundles(plan: Plan, lb: LoadBalancerRow, vault: KeyVault) -> Plan:
+    """Unseal the keys of the certificates the plan uploads, and of no other."""
+    by_name = {t.certificate.name: t.certificate for t in lb.terminations}
+    steps = tuple(
+        replace(s, slot=replace(s.slot, bundle=load_bundle(by_name[s.slot.name], vault))) if s.slot else s
+        for s in plan.steps
+    )
+    return Plan(plan.lb, steps)
 
 
 def deploy(session: Session, lb: LoadBalancerRow, provider: Provider, vault: KeyVault, now: datetime, *,
@@ -68,22 +78,22 @@ def deploy(session: Session, lb: LoadBalancerRow, provider: Provider, vault: Key
     """Bring ``lb`` to what the store says (the session holds the pending change)."""
     session.flush()
     session.refresh(lb)
-    desired = lb_rows.desired_listeners(lb, None if dry_run else vault)
+    desired = lb_rows.desired_listeners(lb)
     provider.check(desired)
-    if not dry_run:
-        check_expiry(desired, now)
+    check_expiry(lb, now)
     plan = compute(lb.name, provider.observe(), desired)
     if dry_run:
         return Outcome(plan, None)
-    report = Applier(provider, verify_within=verify_within, prober=prober).apply(plan)
+    report = Applier(provider, verify_within=verify_within, prober=prober).apply(with_bundles(plan, lb, vault))
     for step in report.applied:
-        fingerprints = ",".join(c.fingerprint for c in (step.after.certificates if step.after else ()))
-        audit(f"deploy.{step.action}", f"lb/{lb.name}:{step.lb_port}", fingerprints or None, step.summary)
+        target = f"lb/{lb.name}:{step.lb_port}"
+        for verb, name, fingerprint in certificate_changes(step.before, step.after) or [("update", "", None)]:
+            audit(f"deploy.{verb}", target, fingerprint, f"{name} on :{step.lb_port}" if name else step.summary)
     return Outcome(plan, report)
 
 
 def status(lb: LoadBalancerRow, provider: Provider, now: datetime, prober: Prober = probe) -> list[CertStatus]:
-    desired = lb_rows.desired_listeners(lb, None)
+    desired = lb_rows.desired_listeners(lb)
     observed = {x.lb_port: x for x in provider.observe()}
     out = []
     for listener in desired:
@@ -101,5 +111,5 @@ def status(lb: LoadBalancerRow, provider: Provider, now: datetime, prober: Probe
 
 def summary(lb: LoadBalancerRow) -> dict[str, object]:
     return {"name": lb.name, "kind": lb.kind, "options": lb.options,
-            "listeners": [x.describe() for x in lb_rows.desired_listeners(lb, None)],
+            "listeners": [x.describe() for x in lb_rows.desired_listeners(lb)],
             "certificates": sorted({t.certificate.name for t in lb.terminations})}

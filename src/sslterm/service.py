@@ -34,6 +34,7 @@ from sslterm.store.schema import AuditRow, LoadBalancerRow
 from sslterm.store.secrets import KeyVault, vault_from
 
 SYSTEM_ANCHORS = Path("/etc/ssl/certs/ca-certificates.crt")
+IMPORT_FLUSH_EVERY = 200  # bundles written to the store per batch by import_bundles
 ProviderFactory = Callable[[str, str, dict[str, Any]], Provider]  # (name, kind, options) -> provider
 
 
@@ -148,12 +149,18 @@ class Service:
         with self._failures_audited(f"certificate/{name}"), self.db.transaction() as session:
             return self._add(session, name, inp, replace)
 
-    def _add(self, session: Session, name: str, inp: BundleInput, replace: bool) -> Added:
+    def _add(self, session: Session, name: str, inp: BundleInput, replace: bool,
+             stored: set[str] | None = None) -> Added:
+        """``stored``: the stored names, lower-cased (``import_bundles`` fetches them once); a name not in
+        it cannot match a row, even under a case-insensitive collation, so costs no query."""
         now = self.clock()
-        existing = rows.get(session, name) if name_problem(name) is None else None
+        maybe_stored = stored is None or name.lower() in stored
+        existing = rows.get(session, name) if maybe_stored and name_problem(name) is None else None
         bundle, warnings_ = self._validate(name, inp, now, taken=existing is not None and not replace)
         previous = existing.fingerprint if existing is not None else None
         row = rows.put(session, name, bundle, self.vault, now, existing)
+        if stored is not None:
+            stored.add(name.lower())
         rows.audit(session, now, "cert.replace" if previous else "cert.add", f"certificate/{name}",
                    row.fingerprint, f"replaced {previous}" if previous else "")
         summary = rows.to_summary(row)
@@ -168,11 +175,14 @@ class Service:
         leaves the store as it was."""
         report = ImportReport()
         with self._failures_audited("import"), self.db.transaction() as session:
-            for name, read in items:
+            stored = {stored_name.lower() for stored_name in rows.names(session)}
+            for count, (name, read) in enumerate(items, 1):
                 try:
-                    report.added.append(self._add(session, name, read(), replace))
+                    report.added.append(self._add(session, name, read(), replace, stored))
                 except CertificateError as exc:
                     report.refused.append(Refused(name, exc.findings))
+                if count % IMPORT_FLUSH_EVERY == 0:
+                    session.flush()  # rows go out in batches: memory stays flat however many bundles
                 if progress:
                     progress(name)
         return report

@@ -78,6 +78,34 @@ def check_usage(leaf: x509.Certificate) -> list[Finding]:
                     "(no serverAuth extended key usage)", "browsers will refuse it; use a server certificate")]
 
 
+_AnchorIndex = dict[x509.Name, list[x509.Certificate]]
+_anchor_index: tuple[tuple[x509.Certificate, ...], _AnchorIndex | None] | None = None
+
+
+def _by_subject(anchors: Sequence[x509.Certificate]) -> _AnchorIndex | None:
+    index: _AnchorIndex = {}
+    try:
+        for anchor in anchors:
+            index.setdefault(anchor.subject, []).append(anchor)
+    except ValueError:  # an unparsable subject: keep to the plain scan, which fails as it always did
+        return None
+    return index
+
+
+def anchors_named(anchors: Sequence[x509.Certificate], subject: x509.Name) -> Sequence[x509.Certificate]:
+    """The anchors, in their order, that can have issued a certificate whose issuer is ``subject``: those
+    with that subject. A tuple of anchors (immutable: the system trust store is loaded once) is indexed by
+    subject once, so a fleet import does not compare each chain's issuer with ~140 roots."""
+    global _anchor_index
+    if not isinstance(anchors, tuple):  # a list may change between calls: nothing to index
+        return anchors
+    cached = _anchor_index
+    if cached is None or cached[0] is not anchors:
+        cached = _anchor_index = (anchors, _by_subject(anchors))
+    index = cached[1]
+    return anchors if index is None else index.get(subject, ())
+
+
 def check_chain(leaf: x509.Certificate, ordered: OrderedChain,
                 anchors: Sequence[x509.Certificate]) -> list[Finding]:
     found: list[Finding] = []
@@ -98,7 +126,7 @@ def check_chain(leaf: x509.Certificate, ordered: OrderedChain,
                              "it is not served (clients must already have it)"))
         return found
     top = ordered.path[-1] if ordered.path else leaf
-    if not any(issued_by(top, anchor) for anchor in anchors):
+    if not any(issued_by(top, anchor) for anchor in anchors_named(anchors, top.issuer)):
         found.append(warning("incomplete-chain", f"the chain ends at {display_name(top.subject)}, issued by "
                              f"{display_name(top.issuer)}, which is neither given nor a known root",
                              "add the missing intermediate certificates with --chain"))

@@ -17,6 +17,7 @@ class CertSlot:
     name: str
     fingerprint: str
     sans: tuple[str, ...]
+    key_type: str = field(default="", compare=False)
     bundle: Bundle | None = field(default=None, repr=False, compare=False)
 
 

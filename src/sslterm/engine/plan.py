@@ -43,15 +43,35 @@ class Plan:
 
 
 def _certs(listener: ListenerSpec) -> str:
-    return ", ".join(f"{c.name} ({c.fingerprint[:12]})" for c in listener.certificates) or "none"
+    shown = ", ".join(f"{c.name} ({c.fingerprint[:12]})" for c in listener.certificates[:5])
+    more = len(listener.certificates) - 5
+    return (shown + (f" and {more} more" if more > 0 else "")) or "none"
+
+
+def certificate_changes(before: ListenerSpec | None, after: ListenerSpec | None) -> list[tuple[str, str, str | None]]:
+    """(verb, certificate name, new fingerprint) for each certificate added, replaced or removed."""
+    old = {c.name: c.fingerprint for c in before.certificates} if before else {}
+    new = {c.name: c.fingerprint for c in after.certificates} if after else {}
+    changes: list[tuple[str, str, str | None]] = []
+    for name, fingerprint in new.items():
+        if name not in old:
+            changes.append(("add", name, fingerprint))
+        elif old[name] != fingerprint:
+            changes.append(("replace", name, fingerprint))
+    changes += [("remove", name, None) for name in old if name not in new]
+    return changes
 
 
 def _describe_change(before: ListenerSpec | None, after: ListenerSpec) -> str:
     if before is None:
         return f"enable TLS on :{after.lb_port} -> {after.instance_protocol}, certificates {_certs(after)}"
+    old = {c.name: c.fingerprint for c in before.certificates}
     parts = []
-    if before.certificates != after.certificates:
-        parts.append(f"certificates {_certs(before)} -> {_certs(after)}")
+    for verb, name, fingerprint in certificate_changes(before, after):
+        shown = f"{old[name][:12]} -> {(fingerprint or '')[:12]}" if verb == "replace" else (fingerprint or "")[:12]
+        parts.append(f"{verb} {name}" + (f" ({shown})" if shown else ""))
+    if before.fingerprints() != after.fingerprints() and not parts:
+        parts.append(f"reorder certificates: {_certs(after)}")
     if not before.same_settings(after):
         parts.append(f"settings {before.describe() | {'certificates': None}} -> "
                      f"{after.describe() | {'certificates': None}}")

@@ -18,6 +18,11 @@ def get(session: Session, name: str) -> CertificateRow | None:
     return session.scalars(select(CertificateRow).where(CertificateRow.name == name)).one_or_none()
 
 
+def names(session: Session) -> list[str]:
+    """Every stored certificate name, and nothing else (cheap even for a large store)."""
+    return list(session.scalars(select(CertificateRow.name)))
+
+
 def all_rows(session: Session) -> list[CertificateRow]:
     query = select(CertificateRow).options(
         selectinload(CertificateRow.terminations).selectinload(TerminationRow.load_balancer)

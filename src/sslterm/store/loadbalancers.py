@@ -9,9 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from sslterm.engine.model import CertSlot, ListenerSpec
-from sslterm.store.certificates import load_bundle
 from sslterm.store.schema import CertificateRow, LoadBalancerRow, TerminationRow
-from sslterm.store.secrets import KeyVault
 
 
 def get(session: Session, name: str) -> LoadBalancerRow | None:
@@ -53,8 +51,8 @@ def listener_settings(lb: LoadBalancerRow, lb_port: int) -> dict[str, object] | 
     return {"instance_port": row.instance_port or None, "instance_protocol": row.instance_protocol, **row.options}
 
 
-def desired_listeners(lb: LoadBalancerRow, vault: KeyVault | None) -> tuple[ListenerSpec, ...]:
-    """What the store says ``lb`` should serve; bundles (keys) are loaded only when ``vault`` is given."""
+def desired_listeners(lb: LoadBalancerRow) -> tuple[ListenerSpec, ...]:
+    """What the store says ``lb`` should serve (slots without bundles: keys stay sealed)."""
     by_port: dict[int, list[TerminationRow]] = defaultdict(list)
     for t in lb.terminations:
         by_port[t.lb_port].append(t)
@@ -62,11 +60,8 @@ def desired_listeners(lb: LoadBalancerRow, vault: KeyVault | None) -> tuple[List
     for port, terms in sorted(by_port.items()):
         terms.sort(key=lambda t: t.position)
         first = terms[0]
-        slots = tuple(
-            CertSlot(t.certificate.name, t.certificate.fingerprint, tuple(t.certificate.sans),
-                     load_bundle(t.certificate, vault) if vault else None)
-            for t in terms
-        )
+        slots = tuple(CertSlot(t.certificate.name, t.certificate.fingerprint, tuple(t.certificate.sans),
+                               t.certificate.key_type) for t in terms)
         listeners.append(ListenerSpec(
             lb_port=port, instance_port=first.instance_port or None, instance_protocol=first.instance_protocol,
             redirect_http=bool(first.options.get("redirect_http")), hsts=bool(first.options.get("hsts")),

@@ -18,9 +18,17 @@ def read_or_none(path: Path) -> str | None:
 
 @dataclass
 class FileSet:
-    """Desired contents by path; ``None`` means the file must not exist."""
+    """Desired contents by path; ``None`` means the file must not exist. ``kept`` files are part of the
+    set but known to be right already: they are neither read nor written (large certificate sets)."""
 
     contents: dict[Path, str | None] = field(default_factory=dict)
+    kept: set[Path] = field(default_factory=set)
+
+    def full(self) -> dict[Path, str]:
+        """Every file of the set with its content (kept ones read from disk), for a candidate copy."""
+        out = {p: c for p, c in self.contents.items() if c is not None}
+        out.update({p: p.read_text() for p in self.kept if p not in out})
+        return out
 
     def changes(self) -> dict[Path, str | None]:
         return {p: c for p, c in self.contents.items() if read_or_none(p) != c}

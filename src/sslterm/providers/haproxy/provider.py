@@ -118,23 +118,31 @@ class HAProxyProvider:
             fcntl.flock(handle, fcntl.LOCK_EX)  # one change at a time per load balancer
             yield
 
-    def _desired_files(self, listeners: Sequence[ListenerSpec], layout: Layout) -> FileSet:
-        rendered = render(self.options, listeners, layout, self.version)
+    def _desired_files(self, current: Sequence[ListenerSpec], wanted: Sequence[ListenerSpec]) -> FileSet:
+        """The files for ``wanted``. A certificate whose fingerprint is the same as in ``current`` is kept
+        without reading it, so a change costs the same with ten certificates or ten thousand."""
+        rendered = render(self.options, wanted, self.layout, self.version)
         files = FileSet()
-        if rendered.config is not None:
-            files.contents[layout.config] = rendered.config
-        for old in self.layout.root.glob("crt-list-*.txt") if layout is self.layout else ():
-            files.contents[old] = None
-        for old in layout.certs.glob("*.pem") if layout is self.layout else ():
-            files.contents[old] = None
-        files.contents.update(rendered.crt_lists)
-        for listener in listeners:
+        for listener in current:
+            files.contents[self.layout.crt_list(listener.lb_port)] = None
             for cert in listener.certificates:
-                files.contents[layout.pem(cert.name)] = self.layout.staged(cert.fingerprint).read_text()
+                files.contents[self.layout.pem(cert.name)] = None
+        if rendered.config is not None:
+            files.contents[self.layout.config] = rendered.config
+        files.contents.update(rendered.crt_lists)
+        live = {c.name: c.fingerprint for lst in current for c in lst.certificates}
+        for listener in wanted:
+            for cert in listener.certificates:
+                path = self.layout.pem(cert.name)
+                if live.get(cert.name) == cert.fingerprint and path.exists():
+                    files.contents.pop(path, None)
+                    files.kept.add(path)
+                else:
+                    files.contents[path] = self.layout.staged(cert.fingerprint).read_text()
         return files
 
     def _converge(self, current: tuple[ListenerSpec, ...], wanted: tuple[ListenerSpec, ...]) -> None:
-        files = self._desired_files(wanted, self.layout)
+        files = self._desired_files(current, wanted)
         changes = files.changes()
         live = self._live()
         if live and not changes:
@@ -205,9 +213,7 @@ class HAProxyProvider:
         config_path = Path(self.options.config) if self.options.config else self.layout.config
         with tempfile.TemporaryDirectory(prefix="candidate-", dir=self.layout.root) as tmp:
             root = Path(tmp)
-            for path, content in files.contents.items():
-                if content is None:
-                    continue
+            for path, content in files.full().items():
                 target = root / path.relative_to(self.layout.root)
                 target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
                 target.write_text(content.replace(str(self.layout.root), str(root)))

@@ -55,10 +55,13 @@ class CertStatus:
         return {**vars(self), "state": self.state}
 
 
-def check_expiry(lb: LoadBalancerRow, now: datetime) -> None:
-    for t in lb.terminations:
-        if t.certificate.not_after <= now:
-            raise UnsafePlan(f"certificate {t.certificate.name} has expired; it will not be deployed",
+def check_expiry(plan: Plan, lb: LoadBalancerRow, now: datetime) -> None:
+    """Refuse to put an expired certificate live (removing one is always allowed)."""
+    by_name = {t.certificate.name: t.certificate for t in lb.terminations}
+    for step in plan.uploads():
+        row = by_name[step.slot.name] if step.slot else None
+        if row is not None and row.not_after <= now:
+            raise UnsafePlan(f"certificate {row.name} has expired; it will not be deployed",
                              hint="add a renewed certificate with: sslterm cert add NAME --replace ...")
 
 
@@ -80,8 +83,8 @@ def deploy(session: Session, lb: LoadBalancerRow, provider: Provider, vault: Key
     session.refresh(lb)
     desired = lb_rows.desired_listeners(lb)
     provider.check(desired)
-    check_expiry(lb, now)
     plan = compute(lb.name, provider.observe(), desired)
+    check_expiry(plan, lb, now)
     if dry_run:
         return Outcome(plan, None)
     report = Applier(provider, verify_within=verify_within, prober=prober).apply(with_bundles(plan, lb, vault))

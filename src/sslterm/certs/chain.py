@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -20,7 +21,10 @@ def issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
     return True
 
 
+@lru_cache(maxsize=256)
 def self_signed(cert: x509.Certificate) -> bool:
+    """Cached by certificate (equal certificates, equal answer): a bundle's checks ask it several times
+    per certificate, and a fleet shares a handful of intermediates."""
     return issued_by(cert, cert)
 
 

@@ -78,7 +78,11 @@ class RuntimeAPI:
         reply = self.command(f"set ssl cert {name}", _payload(pem))
         if f"for certificate {name}!" not in reply:
             # 2.6.12 names another certificate when it mixed transactions up: never commit that
-            self._expect("", "never", f"set ssl cert {name} ({reply.strip()[:120]})", abort=_pending_name(reply))
+            pending = _pending_name(reply)
+            if pending:
+                self.command(f"abort ssl cert {pending}")
+            raise RuntimeError_(f"HAProxy refused set ssl cert {name}: {reply.strip()[:160] or 'no reply'}",
+                                code="haproxy-runtime")
         self._expect(self.command(f"commit ssl cert {name}"), "Success!", f"commit ssl cert {name}", abort=name)
 
     def add(self, path: Path, pem: str, crt_list: Path, line: str) -> None:

@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 APT_PACKAGES := haproxy ca-certificates openssl
 
-.PHONY: install system-packages demo test lint typecheck unit bench clean
+.PHONY: install system-packages tools demo test lint typecheck unit bench clean
 
 # Debian packages the tests and the demo need; installed only when missing.
 system-packages:
@@ -26,6 +26,14 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# sslyze grades the generated TLS configuration; it pins an older cryptography, so it gets its own venv.
+TOOLS := .venv-tools
+$(TOOLS)/bin/sslyze:
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install -q 'sslyze>=6.0'
+
+tools: $(TOOLS)/bin/sslyze
+
 # The demo uses its own data directory, so it never touches a real store.
 demo: system-packages install
 	SSLTERM_HOME=$(CURDIR)/.demo $(BIN)/sslterm quickstart $(DEMO_FLAGS)
@@ -36,7 +44,7 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-unit: install system-packages
+unit: install system-packages tools
 	$(BIN)/python -m pytest -q -p no:cacheprovider; rc=$$?; if [ $$rc = 5 ]; then echo "no tests collected"; exit 1; fi; exit $$rc
 
 test: install system-packages lint typecheck unit
@@ -45,4 +53,4 @@ bench: install system-packages
 	$(BIN)/python bench/import_bench.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info bench/.cache
+	rm -rf $(VENV) $(TOOLS) build *.egg-info bench/.cache

@@ -52,12 +52,14 @@ def add(
     added = service().add_certificate(name, inp, replace=replace)
     if as_json:
         render.print_json({**added.summary.as_json(), "warnings": [w.as_dict() for w in added.warnings],
-                           "replaced": added.replaced})
+                           "replaced": added.replaced, "redeployed": list(added.redeployed)})
         return
     render.print_findings(added.warnings)
     verb = "replaced" if added.replaced else "added"
     render.out.print(f"{verb} {name}: {added.summary.subject}, expires {added.summary.not_after:%Y-%m-%d}, "
                      f"sha256 {added.summary.fingerprint_sha256[:16]}...", markup=False)
+    if added.redeployed:
+        render.out.print(f"now served by {', '.join(added.redeployed)} (verified by a TLS handshake)", markup=False)
 
 
 @app.command("list")

@@ -34,7 +34,7 @@ from sslterm.store.schema import AuditRow, LoadBalancerRow
 from sslterm.store.secrets import KeyVault, vault_from
 
 SYSTEM_ANCHORS = Path("/etc/ssl/certs/ca-certificates.crt")
-IMPORT_FLUSH_EVERY = 200  # bundles written to the store per batch by import_bundles
+IMPORT_FLUSH_EVERY = 100  # import_bundles writes rows in batches of this many bundles
 ProviderFactory = Callable[[str, str, dict[str, Any]], Provider]  # (name, kind, options) -> provider
 
 
@@ -74,6 +74,7 @@ class Added:
     summary: CertSummary
     warnings: tuple[Finding, ...]
     replaced: str | None = None  # fingerprint of the certificate it replaced
+    redeployed: tuple[str, ...] = ()  # load balancers now serving the new certificate
 
 
 @dataclass(frozen=True)
@@ -164,10 +165,10 @@ class Service:
         rows.audit(session, now, "cert.replace" if previous else "cert.add", f"certificate/{name}",
                    row.fingerprint, f"replaced {previous}" if previous else "")
         summary = rows.to_summary(row)
-        for lb_name in summary.attached_to if previous != row.fingerprint else ():
-            lb = self._lb(session, lb_name)
-            self._deploy(session, lb, dry_run=False)
-        return Added(summary, warnings_, previous)
+        redeployed = summary.attached_to if previous != row.fingerprint else ()
+        for lb_name in redeployed:
+            self._deploy(session, self._lb(session, lb_name), dry_run=False)
+        return Added(summary, warnings_, previous, redeployed)
 
     def import_bundles(self, items: Iterable[tuple[str, Callable[[], BundleInput]]], *, replace: bool = False,
                        progress: Callable[[str], None] | None = None) -> ImportReport:

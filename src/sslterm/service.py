@@ -17,7 +17,7 @@ from sslterm.certs import Bundle, BundleInput, CertSummary, Finding, summarize, 
 from sslterm.certs.findings import error
 from sslterm.certs.keys import KeyBlob, to_pem
 from sslterm.certs.names import name_problem
-from sslterm.certs.pem import parse
+from sslterm.certs.pem import parse_key
 from sslterm.deployments import CertStatus, Outcome, deploy, status, summary
 from sslterm.engine.apply import Prober
 from sslterm.engine.model import INSTANCE_PROTOCOLS, TLS_PROFILES
@@ -333,9 +333,9 @@ class Service:
         """Write ``key_file`` without its passphrase to ``out`` (0600, atomically)."""
         if out.exists() and not force:
             raise AlreadyExists(f"{out} exists", hint="choose another -o, or add --force")
-        parsed = parse(read_limited(key_file), str(key_file), allow_der_key=True)
+        parsed = parse_key(read_limited(key_file), str(key_file))
         if not parsed.keys:
-            raise CertificateError([error("no-private-key", f"{key_file}: no private key found")])
+            raise CertificateError(parsed.problems)
         blob: KeyBlob = parsed.keys[0]
         loaded = blob.load(passphrase if blob.encrypted else None)
         if isinstance(loaded, Finding):

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from pkitools import NOW, Pki, pkcs12_bytes, rsa_key
 from sslterm.certs import BundleInput, validate_bundle
 from sslterm.certs.findings import CODES, Finding
-from sslterm.certs.pem import Parsed, parse, parse_pkcs12
+from sslterm.certs.pem import Parsed, parse, parse_key, parse_pkcs12
 from sslterm.certs.validate import Result
 
 PASS = b"fuzz"
@@ -112,7 +112,7 @@ def assert_result(result: Result) -> None:
 @given(data=ANY_INPUT)
 def test_parse_never_raises(data: bytes) -> None:
     assert_parsed(parse(data, "fuzz.pem"))
-    assert_parsed(parse(data, "fuzz.key", allow_der_key=True))
+    assert_parsed(parse_key(data, "fuzz.key"))
 
 
 @FUZZ

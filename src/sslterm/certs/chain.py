@@ -8,6 +8,7 @@ from functools import lru_cache
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 
 def issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
@@ -16,7 +17,26 @@ def issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
         return False
     try:
         cert.verify_directly_issued_by(issuer)
-    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
+    except InvalidSignature:
+        return False
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        return _legacy_signature_ok(cert, issuer)
+    return True
+
+
+def _legacy_signature_ok(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """cryptography no longer verifies SHA-1/MD5 certificate signatures; check them with the issuer's key
+    directly, so a weak link is reported as ``weak-signature``, not as a broken chain."""
+    algorithm = cert.signature_hash_algorithm
+    key = issuer.public_key()
+    try:
+        if isinstance(key, rsa.RSAPublicKey) and algorithm is not None:
+            key.verify(cert.signature, cert.tbs_certificate_bytes, padding.PKCS1v15(), algorithm)
+        elif isinstance(key, ec.EllipticCurvePublicKey) and algorithm is not None:
+            key.verify(cert.signature, cert.tbs_certificate_bytes, ec.ECDSA(algorithm))
+        else:
+            return False
+    except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm):
         return False
     return True
 
@@ -41,6 +61,7 @@ def order_chain(leaf: x509.Certificate, given: Sequence[x509.Certificate], *,
 
     ``leaf_first`` False means the leaf was found after other certificates: that is a reordering too.
     """
+    given = list(dict.fromkeys(given))  # the same certificate twice (fullchain + chain) is no reordering
     remaining = [c for c in given if c != leaf]
     path: list[x509.Certificate] = []
     current = leaf

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import (
@@ -51,13 +52,11 @@ class KeyBlob:
                     self.data, password, unsafe_skip_rsa_key_validation=True)
             return serialization.load_der_private_key(
                 self.data, password, unsafe_skip_rsa_key_validation=True)
-        except ValueError:
-            if self.encrypted:
+        except (ValueError, TypeError, UnsupportedAlgorithm):
+            if self.encrypted:  # wrong, empty or unusable passphrase
                 return error("bad-passphrase", f"{self.source}: the passphrase does not open the private key",
                              "check the passphrase file (a trailing newline is ignored)")
-            return error("no-private-key", f"{self.source}: the private key block cannot be read")
-        except (TypeError, Exception):  # cryptography raises UnsupportedAlgorithm for odd key types
-            return error("no-private-key", f"{self.source}: unsupported or damaged private key")
+            return error("no-private-key", f"{self.source}: the private key is damaged or of an unsupported type")
 
 
 def key_description(key: PrivateKeyTypes | CertificatePublicKeyTypes) -> tuple[str, int]:

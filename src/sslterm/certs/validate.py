@@ -14,7 +14,7 @@ from sslterm.certs.chain import order_chain, self_signed
 from sslterm.certs.checks import check_chain, check_dates, check_key_strength, check_signatures, check_usage
 from sslterm.certs.findings import Finding, error
 from sslterm.certs.keys import public_bytes
-from sslterm.certs.pem import Parsed, parse, parse_pkcs12
+from sslterm.certs.pem import Parsed, parse, parse_key, parse_pkcs12
 
 
 @dataclass(frozen=True)
@@ -54,13 +54,15 @@ def _collect(inp: BundleInput) -> tuple[list[Parsed], Parsed | None]:
         parts.append(parse(inp.cert, inp.cert_source))
     if inp.chain is not None:
         parts.append(parse(inp.chain, inp.chain_source))
-    key_part = parse(inp.key, inp.key_source, allow_der_key=True) if inp.key is not None else None
+    key_part = parse_key(inp.key, inp.key_source) if inp.key is not None else None
     return parts, key_part
 
 
 def _load_key(parts: list[Parsed], key_part: Parsed | None,
               passphrase: bytes | None) -> PrivateKeyTypes | Finding:
     blobs = key_part.keys if key_part is not None else [b for p in parts for b in p.keys]
+    if not blobs and key_part is not None:
+        return key_part.problems[-1]  # "no private key found in KEYFILE", already reported
     if not blobs:
         return error("no-private-key", "no private key was given",
                      "add --key FILE, or put the key in the certificate file")

@@ -14,7 +14,8 @@ from rich.text import Text
 from sslterm.certs import CertSummary, Finding
 from sslterm.errors import CertificateError, SSLTermError
 
-out = Console(highlight=False, soft_wrap=True)
+# Piped output is for scripts and grep: never cut a name or fingerprint to a terminal width there.
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 100_000)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 

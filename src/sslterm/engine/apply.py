@@ -24,17 +24,22 @@ class Report:
 
 
 def probe_targets(provider: Provider, listener: ListenerSpec) -> list[ProbeTarget]:
-    """No SNI for the default certificate; for each other one, a DNS name only it carries."""
+    """No SNI for the default certificate; for each other one, a DNS name only it carries, or else a
+    name it shares only with certificates of another key type (then the probe asks for its key type)."""
     host, port = provider.address(listener.lb_port)
     if not listener.certificates:
         return []
     default = listener.certificates[0]
     targets = [ProbeTarget(host, port, None, default.fingerprint, default.name)]
     for slot in listener.certificates[1:]:
-        others = {n for c in listener.certificates if c is not slot for n in c.sans}
-        name = next((n.replace("*.", "sslterm-probe.", 1) for n in slot.sans if n not in others), None)
+        others = [c for c in listener.certificates if c is not slot]
+        same_type = {n for c in others if c.key_type == slot.key_type for n in c.sans}
+        unique = next((n for n in slot.sans if n not in {m for c in others for m in c.sans}), None)
+        shared = next((n for n in slot.sans if n not in same_type), None) if slot.key_type else None
+        name = unique or shared
         if name is not None:
-            targets.append(ProbeTarget(host, port, name, slot.fingerprint, slot.name))
+            targets.append(ProbeTarget(host, port, name.replace("*.", "sslterm-probe.", 1), slot.fingerprint,
+                                       slot.name, None if unique else slot.key_type))
     return targets
 
 

@@ -65,6 +65,7 @@ class ProbeTarget:
     server_name: str | None  # SNI; None probes the default certificate
     expect: str  # fingerprint
     certificate: str  # the certificate name, for messages
+    key_type: str | None = None  # "RSA"/"EC": ask for that kind of certificate (dual RSA + ECDSA names)
 
 
 @dataclass(frozen=True)

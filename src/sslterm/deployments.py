@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from sslterm.engine.apply import Applier, Prober, Report, probe_targets
-from sslterm.engine.model import Served
+from sslterm.engine.model import ListenerSpec, Served
 from sslterm.engine.plan import Plan, certificate_changes, compute
 from sslterm.engine.probe import probe
 from sslterm.errors import UnsafePlan
@@ -28,6 +28,7 @@ from sslterm.store.secrets import KeyVault
 class Outcome:
     plan: Plan
     report: Report | None  # None for a dry run
+    previous: tuple[ListenerSpec, ...] = ()  # what the load balancer had before
 
 
 @dataclass(frozen=True)
@@ -76,23 +77,32 @@ def with_bundles(plan: Plan, lb: LoadBalancerRow, vault: KeyVault) -> Plan:
 
 
 def deploy(session: Session, lb: LoadBalancerRow, provider: Provider, vault: KeyVault, now: datetime, *,
-           dry_run: bool, verify_within: float, prober: Prober = probe,
+           dry_run: bool, verify_within: float, prober: Prober = probe, cleanup: bool = True,
            audit: Callable[[str, str, str | None, str], None]) -> Outcome:
     """Bring ``lb`` to what the store says (the session holds the pending change)."""
     session.flush()
     session.refresh(lb)
     desired = lb_rows.desired_listeners(lb)
     provider.check(desired)
-    plan = compute(lb.name, provider.observe(), desired)
+    previous = provider.observe()
+    plan = compute(lb.name, previous, desired)
     check_expiry(plan, lb, now)
     if dry_run:
-        return Outcome(plan, None)
-    report = Applier(provider, verify_within=verify_within, prober=prober).apply(with_bundles(plan, lb, vault))
+        return Outcome(plan, None, previous)
+    applier = Applier(provider, verify_within=verify_within, prober=prober)
+    report = applier.apply(with_bundles(plan, lb, vault), cleanup=cleanup)
     for step in report.applied:
         target = f"lb/{lb.name}:{step.lb_port}"
         for verb, name, fingerprint in certificate_changes(step.before, step.after) or [("update", "", None)]:
             audit(f"deploy.{verb}", target, fingerprint, f"{name} on :{step.lb_port}" if name else step.summary)
-    return Outcome(plan, report)
+    return Outcome(plan, report, previous)
+
+
+def restore(lb: str, provider: Provider, previous: tuple[ListenerSpec, ...], *, verify_within: float,
+            prober: Prober = probe) -> None:
+    """Put a load balancer back to ``previous`` (its certificates still staged), verified by probes."""
+    plan = compute(lb, provider.observe(), previous)
+    Applier(provider, verify_within=verify_within, prober=prober).apply(plan)
 
 
 def status(lb: LoadBalancerRow, provider: Provider, now: datetime, prober: Prober = probe) -> list[CertStatus]:

@@ -18,11 +18,20 @@ from sslterm.certs.findings import error
 from sslterm.certs.keys import KeyBlob, to_pem
 from sslterm.certs.names import name_problem
 from sslterm.certs.pem import parse_key
-from sslterm.deployments import CertStatus, Outcome, deploy, status, summary
+from sslterm.deployments import CertStatus, Outcome, deploy, restore, status, summary
 from sslterm.engine.apply import Prober
 from sslterm.engine.model import INSTANCE_PROTOCOLS, TLS_PROFILES
 from sslterm.engine.probe import probe
-from sslterm.errors import AlreadyExists, CertificateError, DeploymentError, InputError, InUse, NotFound
+from sslterm.errors import (
+    AlreadyExists,
+    CertificateError,
+    DeploymentError,
+    InputError,
+    InUse,
+    NotFound,
+    RollbackFailed,
+    SSLTermError,
+)
 from sslterm.files import create_private_file, ensure_private_dir, read_limited, write_atomic
 from sslterm.providers import registry
 from sslterm.providers.base import Provider
@@ -151,24 +160,53 @@ class Service:
             return self._add(session, name, inp, replace)
 
     def _add(self, session: Session, name: str, inp: BundleInput, replace: bool,
-             stored: set[str] | None = None) -> Added:
-        """``stored``: the stored names, lower-cased (``import_bundles`` fetches them once); a name not in
-        it cannot match a row, even under a case-insensitive collation, so costs no query."""
+             stored: set[str] | None = None, new_rows: rows.NewRows | None = None) -> Added:
+        """For imports: ``stored`` holds the stored names, lower-cased (fetched once); a name not in it
+        cannot match a row, even under a case-insensitive collation, so costs no query. ``new_rows``
+        collects the rows of new names, to be written in batches."""
         now = self.clock()
         maybe_stored = stored is None or name.lower() in stored
+        if maybe_stored and new_rows is not None:
+            new_rows.write(session)  # the row asked for may be one this import queued
         existing = rows.get(session, name) if maybe_stored and name_problem(name) is None else None
         bundle, warnings_ = self._validate(name, inp, now, taken=existing is not None and not replace)
-        previous = existing.fingerprint if existing is not None else None
-        row = rows.put(session, name, bundle, self.vault, now, existing)
         if stored is not None:
             stored.add(name.lower())
+        if existing is None and new_rows is not None:
+            summary = new_rows.put(name, bundle, self.vault, now)
+            new_rows.audit(now, "cert.add", f"certificate/{name}", summary.fingerprint_sha256, "")
+            return Added(summary, warnings_)
+        previous = existing.fingerprint if existing is not None else None
+        row = rows.put(session, name, bundle, self.vault, now, existing)
         rows.audit(session, now, "cert.replace" if previous else "cert.add", f"certificate/{name}",
                    row.fingerprint, f"replaced {previous}" if previous else "")
         summary = rows.to_summary(row)
         redeployed = summary.attached_to if previous != row.fingerprint else ()
-        for lb_name in redeployed:
-            self._deploy(session, self._lb(session, lb_name), dry_run=False)
+        self._redeploy(session, redeployed)
         return Added(summary, warnings_, previous, redeployed)
+
+    def _redeploy(self, session: Session, lb_names: Sequence[str]) -> None:
+        """Deploy to every load balancer in turn; if one fails, put back the ones already changed, so
+        every load balancer serves what the (rolled back) store says."""
+        done: list[tuple[str, Outcome]] = []
+        try:
+            for lb_name in lb_names:
+                lb = self._lb(session, lb_name)
+                done.append((lb_name, self._deploy(session, lb, dry_run=False, cleanup=False)))
+        except SSLTermError as exc:
+            self._put_back(done, exc)
+            raise
+        for lb_name, _ in done:
+            self._providers[lb_name].cleanup()
+
+    def _put_back(self, done: Sequence[tuple[str, Outcome]], cause: SSLTermError) -> None:
+        for lb_name, outcome in reversed(done):
+            try:
+                restore(lb_name, self._providers[lb_name], outcome.previous, verify_within=self.verify_within,
+                        prober=self.prober)
+            except SSLTermError as exc:
+                raise RollbackFailed(f"{cause.message}; putting {lb_name} back failed too: {exc.message}",
+                                     hint="check the load balancers now: sslterm status") from exc
 
     def import_bundles(self, items: Iterable[tuple[str, Callable[[], BundleInput]]], *, replace: bool = False,
                        progress: Callable[[str], None] | None = None) -> ImportReport:
@@ -177,15 +215,17 @@ class Service:
         report = ImportReport()
         with self._failures_audited("import"), self.db.transaction() as session:
             stored = {stored_name.lower() for stored_name in rows.names(session)}
+            new_rows = rows.NewRows()
             for count, (name, read) in enumerate(items, 1):
                 try:
-                    report.added.append(self._add(session, name, read(), replace, stored))
+                    report.added.append(self._add(session, name, read(), replace, stored, new_rows))
                 except CertificateError as exc:
                     report.refused.append(Refused(name, exc.findings))
                 if count % IMPORT_FLUSH_EVERY == 0:
-                    session.flush()  # rows go out in batches: memory stays flat however many bundles
+                    new_rows.write(session)  # rows go out in batches: memory stays flat however many bundles
                 if progress:
                     progress(name)
+            new_rows.write(session)
         return report
 
     def list_certificates(self) -> list[CertSummary]:
@@ -247,6 +287,7 @@ class Service:
             if lb_rows.get(session, name) is not None:
                 raise AlreadyExists(f"a load balancer named {name!r} exists", hint="choose another name")
             lb = LoadBalancerRow(name=name, kind=kind, options=clean, created_at=self.clock())
+            self._providers.pop(name, None)  # a provider cached under this name knows old options
             session.add(lb)
             session.flush()
             self.provider(lb).start()
@@ -269,6 +310,7 @@ class Service:
                 raise InUse(f"load balancer {name!r} still terminates TLS on port(s) {ports}",
                             hint=f"disable it first: sslterm disable {name} --lb-port PORT")
             provider = self.provider(lb)
+            self._providers.pop(name, None)  # a later load balancer of this name gets its own
             session.delete(lb)
             rows.audit(session, self.clock(), "lb.remove", f"lb/{name}")
             session.flush()
@@ -305,12 +347,12 @@ class Service:
                 lb.terminations.remove(t)
             return self._deploy(session, lb, dry_run=dry_run)
 
-    def _deploy(self, session: Session, lb: LoadBalancerRow, *, dry_run: bool) -> Outcome:
+    def _deploy(self, session: Session, lb: LoadBalancerRow, *, dry_run: bool, cleanup: bool = True) -> Outcome:
         def audit(action: str, target: str, fingerprint: str | None, detail: str) -> None:
             rows.audit(session, self.clock(), action, target, fingerprint, detail)
 
         return deploy(session, lb, self.provider(lb), self.vault, self.clock(), dry_run=dry_run,
-                      verify_within=self.verify_within, prober=self.prober, audit=audit)
+                      verify_within=self.verify_within, prober=self.prober, cleanup=cleanup, audit=audit)
 
     @contextmanager
     def _failures_audited(self, target: str) -> Iterator[None]:

@@ -49,7 +49,9 @@ class Applier:
         self.verify_within = verify_within
         self.prober = prober
 
-    def apply(self, plan: Plan) -> Report:
+    def apply(self, plan: Plan, *, cleanup: bool = True) -> Report:
+        """``cleanup=False`` keeps the replaced certificates staged, so a caller changing several load
+        balancers can still put this one back if a later one fails (then it calls ``provider.cleanup``)."""
         report = Report(plan)
         refs: dict[str, CertRef] = {}
         for step in plan.uploads():
@@ -63,7 +65,8 @@ class Applier:
                     report.served += self._verify(step.after)
             except SSLTermError as exc:
                 self._roll_back(report.applied, refs, exc)
-        with_retries(self.provider.cleanup)
+        if cleanup:
+            with_retries(self.provider.cleanup)
         return report
 
     def _do(self, listener: ListenerSpec | None, lb_port: int | None, refs: dict[str, CertRef]) -> None:

@@ -79,12 +79,10 @@ def _http_frontend(options: HAProxyOptions, listeners: Sequence[ListenerSpec]) -
            "    http-request set-header X-Forwarded-Proto http",
            "    http-request set-header X-Forwarded-For %[src]"]
     redirect = next((lst for lst in listeners if lst.redirect_http), None)
-    if redirect is not None:
-        if redirect.lb_port == 443:
-            out.append("    http-request redirect scheme https code 301")
-        else:  # keep the host, drop its port, add the TLS port
-            out.append("    http-request redirect location "
-                       f"https://%[req.hdr(host),regsub(:[0-9]+$,)]:{redirect.lb_port}%[capture.req.uri] code 301")
+    if redirect is not None:  # keep the host, drop its port (the HTTP one), add the TLS port unless 443
+        port = "" if redirect.lb_port == 443 else f":{redirect.lb_port}"
+        out.append("    http-request redirect location "
+                   f"https://%[req.hdr(host),regsub(:[0-9]+$,)]{port}%[capture.req.uri] code 301")
     return [*out, "    default_backend be_http", ""]
 
 

@@ -27,7 +27,7 @@ class MasterState:
 def check_config(binary: str, config: Path) -> None:
     """``haproxy -c``: a configuration that fails it is never put live."""
     try:
-        done = subprocess.run([binary, "-c", "-q", "-f", str(config)], capture_output=True, timeout=300,
+        done = subprocess.run([binary, "-c", "-f", str(config)], capture_output=True, timeout=300,
                               check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise ProviderError(f"cannot run {binary} -c: {exc}", code="haproxy-check") from exc
@@ -35,6 +35,15 @@ def check_config(binary: str, config: Path) -> None:
         alerts = [ln for ln in (done.stdout + done.stderr).decode(errors="replace").splitlines() if "ALERT" in ln]
         raise ProviderError("HAProxy refused the new configuration: " + (alerts[0] if alerts else "haproxy -c failed"),
                             code="haproxy-invalid-config")
+
+
+def _alive(pid: int) -> bool:
+    """True while ``pid`` runs; a zombie waiting for init to reap it has stopped."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 class Process:
@@ -113,7 +122,7 @@ class Process:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + wait
-        while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
+        while time.monotonic() < deadline and _alive(pid):
             time.sleep(0.05)
         with contextlib.suppress(OSError):
             self.pid_file.unlink()

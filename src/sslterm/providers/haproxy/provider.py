@@ -216,15 +216,22 @@ class HAProxyProvider:
             for path, content in files.full().items():
                 target = root / path.relative_to(self.layout.root)
                 target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-                target.write_text(content.replace(str(self.layout.root), str(root)))
+                target.write_text(self._to_candidate(content, root))
                 target.chmod(0o600)
             if self.options.mode == "managed":
                 check_config(self.binary, root / "haproxy.cfg")
             else:
                 self._check_attached(config_path, root)
 
+    def _to_candidate(self, text: str, candidate: Path) -> str:
+        """Point crt-list and certificate paths at the candidate copy; sockets keep their real paths
+        (``-c`` binds nothing, and a longer socket path could exceed the 108-byte limit)."""
+        for part in ("/crt-list-", "/certs/"):
+            text = text.replace(f"{self.layout.root}{part}", f"{candidate}{part}")
+        return text
+
     def _check_attached(self, config_path: Path, candidate: Path) -> None:
-        text = config_path.read_text().replace(str(self.layout.root), str(candidate))
+        text = self._to_candidate(config_path.read_text(), candidate)
         checked = candidate / "operator.cfg"
         checked.write_text(text)
         check_config(self.binary, checked)

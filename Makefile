@@ -51,6 +51,13 @@ test: install system-packages lint typecheck unit
 
 bench: install system-packages
 	$(BIN)/python bench/import_bench.py
+	$(MAKE) --no-print-directory bench-haproxy
+
+# HAProxy benchmarks (issue 3); BENCH_HAPROXY_FLAGS=--quick for a shorter run (scale: N = 100 and 1,000 only).
+bench-haproxy: install system-packages
+	$(BIN)/python bench/haproxy_rotation.py $(BENCH_HAPROXY_FLAGS)
+	$(BIN)/python bench/haproxy_scale.py $(BENCH_HAPROXY_FLAGS)
+	$(BIN)/python bench/haproxy_handshake.py $(BENCH_HAPROXY_FLAGS)
 
 clean:
 	rm -rf $(VENV) $(TOOLS) build *.egg-info bench/.cache

@@ -1,13 +1,18 @@
-"""Builds the service from the environment, once per command."""
+"""Builds the service from the environment, once per command. Imported lazily: `sslterm --help` and
+usage errors never pay for SQLAlchemy and Alembic."""
 
 from __future__ import annotations
 
 from functools import cache
+from typing import TYPE_CHECKING
 
-from sslterm.service import Service
-from sslterm.settings import from_environment
+if TYPE_CHECKING:
+    from sslterm.service import Service
 
 
 @cache
 def service() -> Service:
+    from sslterm.service import Service
+    from sslterm.settings import from_environment
+
     return Service(from_environment())

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from sslterm.cli import render
 from sslterm.cli.context import service
-from sslterm.deployments import Outcome
+
+if TYPE_CHECKING:
+    from sslterm.deployments import Outcome
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 PortOpt = Annotated[int | None, typer.Option(min=1, max=65535)]

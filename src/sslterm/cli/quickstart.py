@@ -10,7 +10,6 @@ from typing import Annotated
 
 import typer
 
-from sslterm import quickstart as qs
 from sslterm.cli import render
 from sslterm.cli.context import service
 
@@ -19,6 +18,8 @@ def quickstart(
     check: Annotated[bool, typer.Option("--check", help="Exit after probing instead of staying up.")] = False,
 ) -> None:
     """A local HAProxy terminating TLS in front of a demo app; Ctrl-C tears it down."""
+    from sslterm import quickstart as qs
+
     svc = service()
 
     def say(line: str) -> None:

@@ -3,11 +3,12 @@ failure put every changed listener back as it was, probe that too, and say what 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
 from sslterm.engine.model import ListenerSpec, ProbeTarget, Served
-from sslterm.engine.plan import Plan, Step
+from sslterm.engine.plan import Plan, Step, certificate_changes
 from sslterm.engine.probe import probe, probe_until
 from sslterm.engine.retry import with_retries
 from sslterm.errors import DeploymentError, RollbackFailed, SSLTermError, VerificationFailed
@@ -23,24 +24,34 @@ class Report:
     served: list[Served] = field(default_factory=list)
 
 
-def probe_targets(provider: Provider, listener: ListenerSpec) -> list[ProbeTarget]:
-    """No SNI for the default certificate; for each other one, a DNS name only it carries, or else a
-    name it shares only with certificates of another key type (then the probe asks for its key type)."""
+def probe_targets(provider: Provider, listener: ListenerSpec, only: Collection[str] | None = None) -> list[ProbeTarget]:
+    """No SNI for the default certificate; for each other one (of ``only``, when given), a DNS name only it
+    carries, or else a name it shares only with certificates of another key type (then the probe asks
+    for its key type). Linear in the number of certificates."""
     host, port = provider.address(listener.lb_port)
     if not listener.certificates:
         return []
     default = listener.certificates[0]
     targets = [ProbeTarget(host, port, None, default.fingerprint, default.name)]
+    holders = Counter(n for c in listener.certificates for n in set(c.sans))
+    typed_holders = Counter((n, c.key_type) for c in listener.certificates for n in set(c.sans))
     for slot in listener.certificates[1:]:
-        others = [c for c in listener.certificates if c is not slot]
-        same_type = {n for c in others if c.key_type == slot.key_type for n in c.sans}
-        unique = next((n for n in slot.sans if n not in {m for c in others for m in c.sans}), None)
-        shared = next((n for n in slot.sans if n not in same_type), None) if slot.key_type else None
+        if only is not None and slot.name not in only:
+            continue
+        unique = next((n for n in slot.sans if holders[n] == 1), None)
+        shared = next((n for n in slot.sans if typed_holders[n, slot.key_type] == 1), None) if slot.key_type else None
         name = unique or shared
         if name is not None:
             targets.append(ProbeTarget(host, port, name.replace("*.", "sslterm-probe.", 1), slot.fingerprint,
                                        slot.name, None if unique else slot.key_type))
     return targets
+
+
+def changed_names(before: ListenerSpec | None, after: ListenerSpec) -> set[str] | None:
+    """The certificates of ``after`` worth a handshake: those added or replaced (None: all of them)."""
+    if before is None:
+        return None
+    return {name for verb, name, _ in certificate_changes(before, after) if verb != "remove"}
 
 
 class Applier:
@@ -62,7 +73,7 @@ class Applier:
                 report.applied.append(step)
                 self._do(step.after, step.lb_port, refs)
                 if step.after is not None:
-                    report.served += self._verify(step.after)
+                    report.served += self._verify(step.after, changed_names(step.before, step.after))
             except SSLTermError as exc:
                 self._roll_back(report.applied, refs, exc)
         if cleanup:
@@ -79,8 +90,10 @@ class Applier:
                 refs[slot.fingerprint] = with_retries(lambda s=slot: self.provider.upload(s))  # type: ignore[misc]
         with_retries(lambda: self.provider.bind(listener, refs))
 
-    def _verify(self, listener: ListenerSpec) -> list[Served]:
-        served = probe_until(probe_targets(self.provider, listener), within=self.verify_within, prober=self.prober)
+    def _verify(self, listener: ListenerSpec, only: Collection[str] | None = None) -> list[Served]:
+        """Handshakes with the default certificate and with ``only`` (all when None)."""
+        targets = probe_targets(self.provider, listener, only)
+        served = probe_until(targets, within=self.verify_within, prober=self.prober)
         wrong = [s for s in served if not s.ok]
         if wrong:
             first = wrong[0]
@@ -96,7 +109,7 @@ class Applier:
             for step in reversed(applied):
                 self._do(step.before, step.lb_port, refs)
                 if step.before is not None:
-                    self._verify(step.before)
+                    self._verify(step.before, changed_names(step.after, step.before))
         except SSLTermError as exc:
             raise RollbackFailed(
                 f"{cause.message}; putting the previous state back failed too: {exc.message}",

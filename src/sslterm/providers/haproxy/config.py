@@ -28,7 +28,7 @@ class Rendered:
 def crt_list_line(layout: Layout, name: str, sans: Sequence[str]) -> str:
     """Explicit SNI filters from the certificate's DNS names, so a runtime swap never moves names."""
     filters = [s for s in sans if s and all(c.isalnum() or c in ".-*" for c in s)]
-    return " ".join([str(layout.pem(name)), *filters])
+    return " ".join([f"{layout.certs}/{name}.pem", *filters])
 
 
 def crt_list(layout: Layout, listener: ListenerSpec) -> str:

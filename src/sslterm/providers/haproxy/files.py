@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,24 +19,24 @@ def read_or_none(path: Path) -> str | None:
 
 @dataclass
 class FileSet:
-    """Desired contents by path; ``None`` means the file must not exist. ``kept`` files are part of the
-    set but known to be right already: they are neither read nor written (large certificate sets)."""
+    """Desired contents by path; ``None`` means the file must not exist. ``kept`` names certificate files
+    (``kept_dir/NAME.pem``) that are part of the set and known to be right already: they are neither
+    read nor written, so a change costs the same with ten certificates or ten thousand."""
 
+    kept_dir: Path
     contents: dict[Path, str | None] = field(default_factory=dict)
-    kept: set[Path] = field(default_factory=set)
+    kept: list[str] = field(default_factory=list)
 
-    def full(self) -> dict[Path, str]:
-        """Every file of the set with its content (kept ones read from disk), for a candidate copy."""
-        out = {p: c for p, c in self.contents.items() if c is not None}
-        out.update({p: p.read_text() for p in self.kept if p not in out})
-        return out
+    def kept_paths(self) -> list[Path]:
+        return [self.kept_dir / f"{name}.pem" for name in self.kept]
 
     def changes(self) -> dict[Path, str | None]:
         return {p: c for p, c in self.contents.items() if read_or_none(p) != c}
 
     def apply(self) -> FileSet:
-        """Write every change (0600, atomically); return the FileSet that puts the old contents back."""
-        undo = FileSet()
+        """Write every change (0600, atomically; one sync for all); return the FileSet that puts the old
+        contents back."""
+        undo = FileSet(self.kept_dir)
         for path, content in self.changes().items():
             undo.contents[path] = read_or_none(path)
             if content is None:
@@ -43,5 +44,7 @@ class FileSet:
                     path.unlink()
             else:
                 path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-                write_atomic(path, content.encode())
+                write_atomic(path, content.encode(), sync=False)
+        if undo.contents:
+            os.sync()
         return undo

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
@@ -61,9 +62,9 @@ class HAProxyProvider:
         staged = self.layout.staged(slot.fingerprint)
         if slot.bundle is not None:
             pem = (slot.bundle.certificate_pem() + slot.bundle.key_pem()).decode()
-            if read_or_none(staged) != pem:
+            if read_or_none(staged) != pem:  # staged copies are re-creatable from the store: no fsync
                 staged.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-                write_atomic(staged, pem.encode())
+                write_atomic(staged, pem.encode(), sync=False)
         elif not staged.exists():
             raise ProviderError(f"{self.name}: certificate {slot.name} ({slot.fingerprint[:16]}) is not staged",
                                 code="not-staged")
@@ -102,7 +103,7 @@ class HAProxyProvider:
             return
         with self._locked():
             current = state.load(self.layout.state)
-            self._converge(current, current)
+            self._converge((), current)  # assume nothing on disk: every file is checked
 
     def stop(self) -> None:
         """Managed: stop HAProxy (by its pid) and remove its files. Attached: nothing to stop."""
@@ -119,26 +120,24 @@ class HAProxyProvider:
             yield
 
     def _desired_files(self, current: Sequence[ListenerSpec], wanted: Sequence[ListenerSpec]) -> FileSet:
-        """The files for ``wanted``. A certificate whose fingerprint is the same as in ``current`` is kept
-        without reading it, so a change costs the same with ten certificates or ten thousand."""
+        """The files for ``wanted``; a certificate with the same fingerprint as in ``current`` is kept
+        as it is on disk, unread."""
         rendered = render(self.options, wanted, self.layout, self.version)
-        files = FileSet()
-        for listener in current:
-            files.contents[self.layout.crt_list(listener.lb_port)] = None
-            for cert in listener.certificates:
-                files.contents[self.layout.pem(cert.name)] = None
+        files = FileSet(self.layout.certs)
+        have = {c.name: c.fingerprint for lst in current for c in lst.certificates}
+        want = {c.name: c.fingerprint for lst in wanted for c in lst.certificates}
+        for port in {x.lb_port for x in current} - {x.lb_port for x in wanted}:
+            files.contents[self.layout.crt_list(port)] = None
+        for name in have.keys() - want.keys():
+            files.contents[self.layout.pem(name)] = None
         if rendered.config is not None:
             files.contents[self.layout.config] = rendered.config
         files.contents.update(rendered.crt_lists)
-        live = {c.name: c.fingerprint for lst in current for c in lst.certificates}
-        for listener in wanted:
-            for cert in listener.certificates:
-                path = self.layout.pem(cert.name)
-                if live.get(cert.name) == cert.fingerprint and path.exists():
-                    files.contents.pop(path, None)
-                    files.kept.add(path)
-                else:
-                    files.contents[path] = self.layout.staged(cert.fingerprint).read_text()
+        for name, fingerprint in want.items():
+            if have.get(name) == fingerprint:
+                files.kept.append(name)
+            else:
+                files.contents[self.layout.pem(name)] = self.layout.staged(fingerprint).read_text()
         return files
 
     def _converge(self, current: tuple[ListenerSpec, ...], wanted: tuple[ListenerSpec, ...]) -> None:
@@ -213,11 +212,13 @@ class HAProxyProvider:
         config_path = Path(self.options.config) if self.options.config else self.layout.config
         with tempfile.TemporaryDirectory(prefix="candidate-", dir=self.layout.root) as tmp:
             root = Path(tmp)
-            for path, content in files.full().items():
-                target = root / path.relative_to(self.layout.root)
-                target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-                target.write_text(self._to_candidate(content, root))
-                target.chmod(0o600)
+            (root / "certs").mkdir(mode=0o700)
+            for path, content in files.contents.items():
+                if content is not None:
+                    target = root / path.relative_to(self.layout.root)
+                    write_atomic(target, self._to_candidate(content, root).encode(), sync=False)
+            for path in files.kept_paths():  # unchanged certificates: a hard link, not a copy
+                os.link(path, root / "certs" / path.name)
             if self.options.mode == "managed":
                 check_config(self.binary, root / "haproxy.cfg")
             else:

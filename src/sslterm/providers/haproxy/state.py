@@ -36,4 +36,4 @@ def load(path: Path) -> tuple[ListenerSpec, ...]:
 
 def save(path: Path, listeners: tuple[ListenerSpec, ...]) -> None:
     body = {"listeners": [_listener_to_json(lst) for lst in sorted(listeners, key=lambda x: x.lb_port)]}
-    write_atomic(path, json.dumps(body, indent=2).encode())
+    write_atomic(path, json.dumps(body, separators=(",", ":")).encode())

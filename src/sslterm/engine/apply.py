@@ -71,7 +71,7 @@ class Applier:
         for step in plan.changes():
             try:
                 report.applied.append(step)
-                self._do(step.after, step.lb_port, refs)
+                self._do(step.after, step.lb_port, refs, step.before)
                 if step.after is not None:
                     report.served += self._verify(step.after, changed_names(step.before, step.after))
             except SSLTermError as exc:
@@ -80,13 +80,16 @@ class Applier:
             with_retries(self.provider.cleanup)
         return report
 
-    def _do(self, listener: ListenerSpec | None, lb_port: int | None, refs: dict[str, CertRef]) -> None:
+    def _do(self, listener: ListenerSpec | None, lb_port: int | None, refs: dict[str, CertRef],
+            present: ListenerSpec | None) -> None:
+        """Bring the listener on ``lb_port`` from ``present`` to ``listener`` (None: unbind it)."""
         if listener is None:
             assert lb_port is not None
             with_retries(lambda: self.provider.unbind(lb_port))
             return
+        served = set(present.fingerprints()) if present else set()
         for slot in listener.certificates:
-            if slot.fingerprint not in refs:  # already on the load balancer (e.g. a rollback)
+            if slot.fingerprint not in refs and slot.fingerprint not in served:  # e.g. a rollback: still staged
                 refs[slot.fingerprint] = with_retries(lambda s=slot: self.provider.upload(s))  # type: ignore[misc]
         with_retries(lambda: self.provider.bind(listener, refs))
 
@@ -107,7 +110,7 @@ class Applier:
     def _roll_back(self, applied: Sequence[Step], refs: dict[str, CertRef], cause: SSLTermError) -> None:
         try:
             for step in reversed(applied):
-                self._do(step.before, step.lb_port, refs)
+                self._do(step.before, step.lb_port, refs, step.after)
                 if step.before is not None:
                     self._verify(step.before, changed_names(step.after, step.before))
         except SSLTermError as exc:

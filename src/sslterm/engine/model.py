@@ -40,13 +40,16 @@ class ListenerSpec:
     def fingerprints(self) -> tuple[str, ...]:
         return tuple(c.fingerprint for c in self.certificates)
 
-    def describe(self) -> dict[str, object]:
-        return {
+    def describe(self, *, certificates: bool = True) -> dict[str, object]:
+        settings: dict[str, object] = {
             "lb_port": self.lb_port, "instance_port": self.instance_port,
             "instance_protocol": self.instance_protocol, "redirect_http": self.redirect_http,
             "hsts": self.hsts, "tls_profile": self.tls_profile,
-            "certificates": [{"name": c.name, "fingerprint_sha256": c.fingerprint} for c in self.certificates],
         }
+        if certificates:
+            settings["certificates"] = [{"name": c.name, "fingerprint_sha256": c.fingerprint}
+                                        for c in self.certificates]
+        return settings
 
 
 @dataclass(frozen=True)

@@ -73,8 +73,7 @@ def _describe_change(before: ListenerSpec | None, after: ListenerSpec) -> str:
     if before.fingerprints() != after.fingerprints() and not parts:
         parts.append(f"reorder certificates: {_certs(after)}")
     if not before.same_settings(after):
-        parts.append(f"settings {before.describe() | {'certificates': None}} -> "
-                     f"{after.describe() | {'certificates': None}}")
+        parts.append(f"settings {before.describe(certificates=False)} -> {after.describe(certificates=False)}")
     return f"update :{after.lb_port}: " + "; ".join(parts)
 
 

@@ -6,6 +6,7 @@ ports, paths), so nothing here can inject a line.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,15 +26,19 @@ class Rendered:
     crt_lists: dict[Path, str] = field(default_factory=dict)
 
 
-def crt_list_line(layout: Layout, name: str, sans: Sequence[str]) -> str:
+_SNI_FILTER = re.compile(r"[A-Za-z0-9*][A-Za-z0-9.*-]*")
+
+
+def crt_list_line(certs_dir: str, name: str, sans: Sequence[str]) -> str:
     """Explicit SNI filters from the certificate's DNS names, so a runtime swap never moves names."""
-    filters = [s for s in sans if s and all(c.isalnum() or c in ".-*" for c in s)]
-    return " ".join([f"{layout.certs}/{name}.pem", *filters])
+    filters = [s for s in sans if _SNI_FILTER.fullmatch(s)]
+    return " ".join([f"{certs_dir}/{name}.pem", *filters])
 
 
 def crt_list(layout: Layout, listener: ListenerSpec) -> str:
+    certs_dir = str(layout.certs)
     lines = ["# written by sslterm; the first line is the default certificate"]
-    lines += [crt_list_line(layout, c.name, c.sans) for c in listener.certificates]
+    lines += [crt_list_line(certs_dir, c.name, c.sans) for c in listener.certificates]
     return "\n".join(lines) + "\n"
 
 

@@ -71,10 +71,11 @@ class RuntimeAPI:
         first = reply.strip().splitlines()[0] if reply.strip() else "no reply (payload too large?)"
         raise RuntimeError_(f"HAProxy refused {what}: {first}", code="haproxy-runtime")
 
-    def replace(self, path: Path, pem: str) -> None:
+    def replace(self, path: Path, pem: str, *, pending_checked: bool = False) -> None:
         """set + commit: the next handshake gets the new certificate; nothing is reloaded."""
         name = str(path)
-        self.abort_pending()
+        if not pending_checked:
+            self.abort_pending()
         reply = self.command(f"set ssl cert {name}", _payload(pem))
         if f"for certificate {name}!" not in reply:
             # 2.6.12 names another certificate when it mixed transactions up: never commit that
@@ -90,7 +91,7 @@ class RuntimeAPI:
         name = str(path)
         self.abort_pending()
         self._expect(self.command(f"new ssl cert {name}"), "New empty certificate store", f"new ssl cert {name}")
-        self.replace(path, pem)
+        self.replace(path, pem, pending_checked=True)
         self._expect(self.command(f"add ssl crt-list {crt_list}", line), "Success!", f"add ssl crt-list {crt_list}")
 
 

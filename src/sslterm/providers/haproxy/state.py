@@ -11,8 +11,8 @@ from sslterm.files import write_atomic
 
 
 def _listener_to_json(listener: ListenerSpec) -> dict[str, Any]:
-    data = listener.describe()
-    data["certificates"] = [{"name": c.name, "fingerprint": c.fingerprint, "sans": list(c.sans)}
+    data = listener.describe(certificates=False)
+    data["certificates"] = [{"name": c.name, "fingerprint": c.fingerprint, "sans": c.sans}
                             for c in listener.certificates]
     return data
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -94,7 +95,10 @@ class Refused:
 
 @dataclass
 class ImportReport:
-    added: list[Added] = field(default_factory=list)
+    """Kept small on purpose (names and counts, not summaries), so importing a fleet stays flat in memory."""
+
+    added: list[str] = field(default_factory=list)
+    warnings: Counter[str] = field(default_factory=Counter)  # warning code -> bundles that had it
     refused: list[Refused] = field(default_factory=list)
 
 
@@ -218,7 +222,9 @@ class Service:
             new_rows = rows.NewRows()
             for count, (name, read) in enumerate(items, 1):
                 try:
-                    report.added.append(self._add(session, name, read(), replace, stored, new_rows))
+                    added = self._add(session, name, read(), replace, stored, new_rows)
+                    report.added.append(name)
+                    report.warnings.update({w.code for w in added.warnings})
                 except CertificateError as exc:
                     report.refused.append(Refused(name, exc.findings))
                 if count % IMPORT_FLUSH_EVERY == 0:

@@ -44,7 +44,7 @@ def certbot_tree(tmp_path: Path, pki: Pki) -> tuple[Path, dict[str, Node]]:
 
 def import_dir(service: Service, root: Path, replace: bool = False) -> tuple[list[str], dict[str, set[str]]]:
     report = service.import_bundles(((f.name, f.read) for f in find_bundles(root)), replace=replace)
-    return ([a.summary.name for a in report.added],
+    return (list(report.added),
             {r.name: {f.code for f in r.findings if f.is_error} for r in report.refused})
 
 

@@ -127,13 +127,15 @@ def import_(
                                           progress=lambda _name: progress.advance(task))
     if as_json:
         render.print_json({
-            "added": [a.summary.name for a in report.added],
+            "added": report.added, "warnings": dict(report.warnings),
             "refused": [{"name": r.name, "findings": [f.as_dict() for f in r.findings]} for r in report.refused],
         })
     else:
         for refused in report.refused:
             render.err.print(f"refused {refused.name}:", markup=False)
             render.print_findings(refused.findings)
+        for code, count in sorted(report.warnings.items()):
+            render.err.print(f"warning[{code}]: {count} of the added bundles", markup=False)
         render.out.print(f"{len(report.added)} added, {len(report.refused)} refused, {len(found)} found")
     if report.refused:
         raise typer.Exit(3)

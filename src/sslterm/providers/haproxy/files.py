@@ -17,6 +17,9 @@ def read_or_none(path: Path) -> str | None:
         return None
 
 
+BULK_FILES = 32  # above this many files, one os.sync beats an fsync each
+
+
 @dataclass
 class FileSet:
     """Desired contents by path; ``None`` means the file must not exist. ``kept`` names certificate files
@@ -34,17 +37,19 @@ class FileSet:
         return {p: c for p, c in self.contents.items() if read_or_none(p) != c}
 
     def apply(self) -> FileSet:
-        """Write every change (0600, atomically; one sync for all); return the FileSet that puts the old
-        contents back."""
+        """Write every change (0600, atomically); return the FileSet that puts the old contents back. A few
+        files are fsynced one by one; a large batch is written first and flushed with one ``os.sync``."""
         undo = FileSet(self.kept_dir)
-        for path, content in self.changes().items():
+        changes = self.changes()
+        bulk = len(changes) > BULK_FILES
+        for path, content in changes.items():
             undo.contents[path] = read_or_none(path)
             if content is None:
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
             else:
                 path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-                write_atomic(path, content.encode(), sync=False)
-        if undo.contents:
+                write_atomic(path, content.encode(), sync=not bulk)
+        if bulk:
             os.sync()
         return undo

@@ -80,13 +80,13 @@ def open_stored(home: Path, name: str, secret_key: str | None) -> bytes:
 
 
 def test_a_different_secret_key_cannot_open_it(home: Path, pki: Pki) -> None:
-    svc = Service(Settings(home=home, secret_key="first secret"), clock=lambda: NOW, anchors=())
+    svc = Service(Settings(home=home, secret_key="first secret, long enough to be a key"), clock=lambda: NOW, anchors=())
     leaf = pki.leaf()
     svc.add_certificate("www", BundleInput(cert=leaf.pem, chain=pki.chain_pem, key=leaf.key_bytes()))
     svc.db.engine.dispose()
-    assert open_stored(home, "www", "first secret") == key_bytes(leaf.key)
+    assert open_stored(home, "www", "first secret, long enough to be a key") == key_bytes(leaf.key)
     with pytest.raises(SSLTermError) as exc:
-        open_stored(home, "www", "second secret")
+        open_stored(home, "www", "second secret, long enough to be a key")
     assert exc.value.code == "wrong-secret-key"
     assert "SSLTERM_SECRET_KEY" in (exc.value.hint or "")
     assert_no_key_material(f"{exc.value.message} {exc.value.hint}", leaf.key)
@@ -99,7 +99,7 @@ def test_secret_key_and_key_file_are_not_interchangeable(home: Path, pki: Pki) -
     svc.db.engine.dispose()
     assert open_stored(home, "www", None) == key_bytes(leaf.key)
     with pytest.raises(SSLTermError) as exc:
-        open_stored(home, "www", "some secret")
+        open_stored(home, "www", "some secret, long enough to be a key")
     assert exc.value.code == "wrong-secret-key"
     (home / "secret.key").unlink()  # a lost key file: a new one is made, and it opens nothing old
     with pytest.raises(SSLTermError) as exc:
@@ -138,7 +138,7 @@ def test_data_dir_database_and_key_file_are_private(service: Service, pki: Pki, 
 
 
 def test_no_key_file_when_a_secret_key_is_set(home: Path, pki: Pki) -> None:
-    svc = Service(Settings(home=home, secret_key="from the environment"), clock=lambda: NOW, anchors=())
+    svc = Service(Settings(home=home, secret_key="from the environment, long enough to be a key"), clock=lambda: NOW, anchors=())
     leaf = pki.leaf()
     svc.add_certificate("www", BundleInput(cert=leaf.pem, chain=pki.chain_pem, key=leaf.key_bytes()))
     svc.db.engine.dispose()
@@ -178,3 +178,24 @@ def test_reprs_hold_no_key_material(service: Service, pki: Pki) -> None:
     assert_no_key_material(text, leaf.key)
     assert "a passphrase" not in text
     assert "topsecret" not in text
+
+
+def test_a_short_secret_key_is_refused_before_anything_is_stored(home: Path, pki: Pki) -> None:
+    svc = Service(Settings(home=home, secret_key="tiny-pw"), clock=lambda: NOW, anchors=())
+    leaf = pki.leaf()
+    with pytest.raises(SSLTermError) as exc:
+        svc.add_certificate("www", BundleInput(cert=leaf.pem, chain=pki.chain_pem, key=leaf.key_bytes()))
+    assert exc.value.code == "weak-secret-key"
+    assert "tiny-pw" not in f"{exc.value.message} {exc.value.hint}"
+    assert svc.list_certificates() == []
+
+
+def test_a_damaged_key_file_is_an_error_not_a_new_key(home: Path, pki: Pki) -> None:
+    svc = Service(Settings(home=home), clock=lambda: NOW, anchors=())
+    leaf = pki.leaf()
+    svc.add_certificate("www", BundleInput(cert=leaf.pem, chain=pki.chain_pem, key=leaf.key_bytes()))
+    svc.db.engine.dispose()
+    (home / "secret.key").write_bytes(b"")
+    with pytest.raises(SSLTermError) as exc:
+        open_stored(home, "www", None)
+    assert exc.value.code == "bad-key-file"

@@ -104,25 +104,31 @@ class Process:
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
             time.sleep(0.05)
-            with contextlib.suppress(ProviderError):
+            try:
                 now = self.master_state()
-                if now.failed > before.failed:
-                    raise ProviderError("HAProxy could not load the new configuration; the old one still serves",
-                                        code="haproxy-reload-failed")
-                if now.reloads > before.reloads:
-                    self._wait_for_worker(wait)
-                    return
-        raise ProviderError("HAProxy did not finish reloading in time", code="haproxy-reload-timeout",
-                            retryable=True)
+            except ProviderError:  # the master re-executes itself: its CLI is briefly away
+                continue
+            if now.failed > before.failed:
+                raise ProviderError("HAProxy could not load the new configuration; the old one still serves",
+                                    code="haproxy-reload-failed")
+            if now.reloads > before.reloads:
+                self._wait_for_worker(wait)
+                return
+        raise ProviderError("HAProxy did not finish reloading in time", code="haproxy-reload-timeout")
 
     def stop(self, wait: float = 10.0) -> None:
         pid = self.pid()
         if pid is None:
             return
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline and _alive(pid):
-            time.sleep(0.05)
+        for sig in (signal.SIGTERM, signal.SIGKILL):  # SIGKILL only if it ignored SIGTERM for `wait` s
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+            deadline = time.monotonic() + wait
+            while time.monotonic() < deadline and _alive(pid):
+                time.sleep(0.05)
+            if not _alive(pid):
+                break
+        else:
+            raise ProviderError(f"HAProxy (pid {pid}) did not stop", code="haproxy-stop")
         with contextlib.suppress(OSError):
             self.pid_file.unlink()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography import x509
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from sslterm.certs import Bundle, BundleInput, CertSummary, Finding, summarize, validate_bundle
@@ -160,12 +162,17 @@ class Service:
         return Added(summarize(name, bundle.leaf, bundle.chain), warnings_)
 
     def add_certificate(self, name: str, inp: BundleInput, *, replace: bool = False) -> Added:
-        with self._failures_audited(f"certificate/{name}"), self.db.transaction() as session:
-            return self._add(session, name, inp, replace)
+        with self._changing(f"certificate/{name}") as (session, done):
+            pending: list[str] = []
+            added = self._add(session, name, inp, replace, pending)
+            self._redeploy(session, pending, done)
+            return added
 
-    def _add(self, session: Session, name: str, inp: BundleInput, replace: bool,
+    def _add(self, session: Session, name: str, inp: BundleInput, replace: bool, pending: list[str],
              stored: set[str] | None = None, new_rows: rows.NewRows | None = None) -> Added:
-        """For imports: ``stored`` holds the stored names, lower-cased (fetched once); a name not in it
+        """Store one bundle; the load balancers that must now serve it are appended to ``pending``.
+
+        For imports: ``stored`` holds the stored names, lower-cased (fetched once); a name not in it
         cannot match a row, even under a case-insensitive collation, so costs no query. ``new_rows``
         collects the rows of new names, to be written in batches."""
         now = self.clock()
@@ -186,52 +193,83 @@ class Service:
                    row.fingerprint, f"replaced {previous}" if previous else "")
         summary = rows.to_summary(row)
         redeployed = summary.attached_to if previous != row.fingerprint else ()
-        self._redeploy(session, redeployed)
+        pending.extend(redeployed)
         return Added(summary, warnings_, previous, redeployed)
 
-    def _redeploy(self, session: Session, lb_names: Sequence[str]) -> None:
-        """Deploy to every load balancer in turn; if one fails, put back the ones already changed, so
-        every load balancer serves what the (rolled back) store says."""
+    def _redeploy(self, session: Session, lb_names: Sequence[str], done: list[tuple[str, Outcome]]) -> None:
+        """Deploy to each load balancer in turn (once each), recording it in ``done`` so that the
+        command's failure puts it back."""
+        for lb_name in dict.fromkeys(lb_names):
+            done.append((lb_name, self._deploy(session, self._lb(session, lb_name), dry_run=False)))
+
+    @contextmanager
+    def _changing(self, target: str, *, commit: bool = True) -> Iterator[tuple[Session, list[tuple[str, Outcome]]]]:
+        """One command's transaction and the load balancers it changed. On any failure (a refused
+        deployment, Ctrl-C, the commit itself) the store rolls back and every load balancer already changed
+        is put back; the failure is then audited in a transaction of its own. After success, copies of
+        certificates no longer served are removed."""
         done: list[tuple[str, Outcome]] = []
         try:
-            for lb_name in lb_names:
-                lb = self._lb(session, lb_name)
-                done.append((lb_name, self._deploy(session, lb, dry_run=False, cleanup=False)))
-        except SSLTermError as exc:
-            self._put_back(done, exc)
+            with self.db.transaction(commit=commit) as session:
+                yield session, done
+        except BaseException as exc:
+            try:
+                self._put_back(done, exc)
+            except RollbackFailed as failed:
+                self._audit_failure(target, failed)
+                raise
+            if isinstance(exc, DeploymentError):
+                self._audit_failure(target, exc)
             raise
         for lb_name, _ in done:
-            self._providers[lb_name].cleanup()
+            with contextlib.suppress(SSLTermError):
+                self._providers[lb_name].cleanup()
 
-    def _put_back(self, done: Sequence[tuple[str, Outcome]], cause: SSLTermError) -> None:
+    def _put_back(self, done: Sequence[tuple[str, Outcome]], cause: BaseException) -> None:
+        """Restore every load balancer in ``done`` (newest first), all of them even if one fails."""
+        failed: list[tuple[str, SSLTermError]] = []
         for lb_name, outcome in reversed(done):
             try:
                 restore(lb_name, self._providers[lb_name], outcome.previous, verify_within=self.verify_within,
                         prober=self.prober)
             except SSLTermError as exc:
-                raise RollbackFailed(f"{cause.message}; putting {lb_name} back failed too: {exc.message}",
-                                     hint="check the load balancers now: sslterm status") from exc
+                failed.append((lb_name, exc))
+        if failed:
+            what = cause.message if isinstance(cause, SSLTermError) else type(cause).__name__
+            names = ", ".join(f"{lb} ({exc.message})" for lb, exc in failed)
+            raise RollbackFailed(f"{what}; putting back failed on: {names}",
+                                 hint="check the load balancers now: sslterm status") from failed[0][1]
+
+    def _audit_failure(self, target: str, exc: SSLTermError) -> None:
+        """Best effort: a store that cannot record the failure must not hide it."""
+        with contextlib.suppress(SQLAlchemyError), self.db.transaction() as session:
+            rows.audit(session, self.clock(), "deploy.failed", target, None, exc.message)
 
     def import_bundles(self, items: Iterable[tuple[str, Callable[[], BundleInput]]], *, replace: bool = False,
                        progress: Callable[[str], None] | None = None) -> ImportReport:
-        """Add many bundles in one transaction: refused ones are reported and skipped; an interruption
-        leaves the store as it was."""
+        """Add many bundles in one transaction: refused ones are reported and skipped; replaced certificates
+        are redeployed at the end, all or nothing; an interruption leaves the store and the load balancers
+        as they were."""
         report = ImportReport()
-        with self._failures_audited("import"), self.db.transaction() as session:
+        with self._changing("import") as (session, done):
             stored = {stored_name.lower() for stored_name in rows.names(session)}
             new_rows = rows.NewRows()
+            pending: list[str] = []
             for count, (name, read) in enumerate(items, 1):
                 try:
-                    added = self._add(session, name, read(), replace, stored, new_rows)
+                    added = self._add(session, name, read(), replace, pending, stored, new_rows)
                     report.added.append(name)
                     report.warnings.update({w.code for w in added.warnings})
                 except CertificateError as exc:
                     report.refused.append(Refused(name, exc.findings))
+                except InputError as exc:  # e.g. a file that cannot be read: refuse that bundle only
+                    report.refused.append(Refused(name, (error("unreadable-certificate", exc.message),)))
                 if count % IMPORT_FLUSH_EVERY == 0:
                     new_rows.write(session)  # rows go out in batches: memory stays flat however many bundles
                 if progress:
                     progress(name)
             new_rows.write(session)
+            self._redeploy(session, pending, done)
         return report
 
     def list_certificates(self) -> list[CertSummary]:
@@ -327,7 +365,7 @@ class Service:
                tls_profile: str | None = None, dry_run: bool = False) -> Outcome:
         """Terminate TLS on ``lb_port`` with ``cert_name`` (added after the listener's other certificates);
         options left None keep the listener's current value, or the default for a new listener."""
-        with self._failures_audited(f"lb/{lb_name}"), self.db.transaction(commit=not dry_run) as session:
+        with self._changing(f"lb/{lb_name}", commit=not dry_run) as (session, done):
             lb = self._lb(session, lb_name)
             cert = rows.get(session, cert_name)
             if cert is None:
@@ -337,12 +375,12 @@ class Service:
                                       instance_protocol=instance_protocol, redirect_http=redirect_http, hsts=hsts,
                                       tls_profile=tls_profile)
             lb_rows.add_termination(session, lb, cert, port, settings, self.clock())
-            return self._deploy(session, lb, dry_run=dry_run)
+            return self._deploy_one(session, lb, done, dry_run=dry_run)
 
     def disable(self, lb_name: str, *, lb_port: int | None = None, cert_name: str | None = None,
                 dry_run: bool = False) -> Outcome:
         """Stop terminating TLS on ``lb_port`` (or only drop ``cert_name`` from it)."""
-        with self._failures_audited(f"lb/{lb_name}"), self.db.transaction(commit=not dry_run) as session:
+        with self._changing(f"lb/{lb_name}", commit=not dry_run) as (session, done):
             lb = self._lb(session, lb_name)
             port = lb_port or self.provider(lb).default_lb_port
             gone = [t for t in lb.terminations if t.lb_port == port and cert_name in (None, t.certificate.name)]
@@ -351,25 +389,21 @@ class Service:
                                (f" with {cert_name}" if cert_name else ""), hint=f"see: sslterm lb show {lb_name}")
             for t in gone:
                 lb.terminations.remove(t)
-            return self._deploy(session, lb, dry_run=dry_run)
+            return self._deploy_one(session, lb, done, dry_run=dry_run)
 
-    def _deploy(self, session: Session, lb: LoadBalancerRow, *, dry_run: bool, cleanup: bool = True) -> Outcome:
+    def _deploy_one(self, session: Session, lb: LoadBalancerRow, done: list[tuple[str, Outcome]], *,
+                    dry_run: bool) -> Outcome:
+        outcome = self._deploy(session, lb, dry_run=dry_run)
+        if not dry_run:
+            done.append((lb.name, outcome))
+        return outcome
+
+    def _deploy(self, session: Session, lb: LoadBalancerRow, *, dry_run: bool) -> Outcome:
         def audit(action: str, target: str, fingerprint: str | None, detail: str) -> None:
             rows.audit(session, self.clock(), action, target, fingerprint, detail)
 
         return deploy(session, lb, self.provider(lb), self.vault, self.clock(), dry_run=dry_run,
-                      verify_within=self.verify_within, prober=self.prober, cleanup=cleanup, audit=audit)
-
-    @contextmanager
-    def _failures_audited(self, target: str) -> Iterator[None]:
-        """Wrap a command's transaction: a failed deployment rolls the command back, and is then
-        recorded in a transaction of its own."""
-        try:
-            yield
-        except DeploymentError as exc:
-            with self.db.transaction() as session:
-                rows.audit(session, self.clock(), "deploy.failed", target, None, exc.message)
-            raise
+                      verify_within=self.verify_within, prober=self.prober, cleanup=False, audit=audit)
 
     def status(self, lb_name: str | None = None) -> list[CertStatus]:
         with self.db.transaction() as session:

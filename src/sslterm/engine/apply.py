@@ -3,6 +3,7 @@ failure put every changed listener back as it was, probe that too, and say what 
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
@@ -76,6 +77,9 @@ class Applier:
                     report.served += self._verify(step.after, changed_names(step.before, step.after))
             except SSLTermError as exc:
                 self._roll_back(report.applied, refs, exc)
+            except BaseException:  # Ctrl-C or a bug mid-change: still put the previous state back
+                self._roll_back(report.applied, refs, None)
+                raise
         if cleanup:
             with_retries(self.provider.cleanup)
         return report
@@ -107,17 +111,24 @@ class Applier:
                 f"({first.target.expect[:16]})", hint="the previous certificates were put back")
         return served
 
-    def _roll_back(self, applied: Sequence[Step], refs: dict[str, CertRef], cause: SSLTermError) -> None:
+    def _roll_back(self, applied: Sequence[Step], refs: dict[str, CertRef], cause: SSLTermError | None) -> None:
+        """Put back every applied step (newest first) and verify it; then raise what says so. With no
+        ``cause`` (an interruption), return after putting back: the caller re-raises the interruption."""
         try:
             for step in reversed(applied):
                 self._do(step.before, step.lb_port, refs, step.after)
                 if step.before is not None:
                     self._verify(step.before, changed_names(step.after, step.before))
         except SSLTermError as exc:
+            what = cause.message if cause else "interrupted"
             raise RollbackFailed(
-                f"{cause.message}; putting the previous state back failed too: {exc.message}",
+                f"{what}; putting the previous state back failed too: {exc.message}",
                 hint="check the load balancer now: sslterm status",
             ) from exc
+        with contextlib.suppress(SSLTermError):  # staged copies of certificates no longer wanted
+            self.provider.cleanup()
+        if cause is None:
+            return
         if isinstance(cause, DeploymentError):
             raise cause
         raise DeploymentError(f"{cause.message} (rolled back: the previous certificates are served)",

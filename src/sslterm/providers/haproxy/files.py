@@ -42,14 +42,18 @@ class FileSet:
         undo = FileSet(self.kept_dir)
         changes = self.changes()
         bulk = len(changes) > BULK_FILES
-        for path, content in changes.items():
-            undo.contents[path] = read_or_none(path)
-            if content is None:
-                with contextlib.suppress(FileNotFoundError):
-                    path.unlink()
-            else:
-                path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-                write_atomic(path, content.encode(), sync=not bulk)
+        try:
+            for path, content in changes.items():
+                undo.contents[path] = read_or_none(path)
+                if content is None:
+                    with contextlib.suppress(FileNotFoundError):
+                        path.unlink()
+                else:
+                    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                    write_atomic(path, content.encode(), sync=not bulk)
+        except BaseException:  # a full disk halfway: put back what was already written
+            undo.apply()
+            raise
         if bulk:
             os.sync()
         return undo

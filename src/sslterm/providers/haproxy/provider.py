@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, ParamSpec, TypeVar
 
 from sslterm.engine.model import Capabilities, CertSlot, ListenerSpec
 from sslterm.errors import ProviderError, UnsafePlan
@@ -31,6 +32,26 @@ from sslterm.providers.haproxy.options import HAProxyOptions
 from sslterm.providers.haproxy.process import Process, check_config
 from sslterm.providers.haproxy.runtime import RuntimeAPI
 from sslterm.providers.haproxy.version import Version
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def translated(method: Callable[P, R]) -> Callable[P, R]:
+    """The provider boundary: file and data errors become ProviderError, so the engine rolls back and the
+    user reads one line, not a traceback."""
+
+    @functools.wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(*args, **kwargs)
+        except OSError as exc:
+            raise ProviderError(f"HAProxy files: {exc.strerror or exc} ({exc.filename or ''})",
+                                code="haproxy-files") from exc
+        except ValueError as exc:  # a damaged state.json
+            raise ProviderError(f"HAProxy state is damaged: {exc}", code="haproxy-state") from exc
+
+    return wrapper
 
 
 class HAProxyProvider:
@@ -58,6 +79,7 @@ class HAProxyProvider:
                 raise UnsafePlan(f"port {listener.lb_port} is the plain HTTP bind of {self.name}",
                                  hint="choose another --lb-port")
 
+    @translated
     def upload(self, slot: CertSlot) -> CertRef:
         staged = self.layout.staged(slot.fingerprint)
         if slot.bundle is not None:
@@ -70,17 +92,20 @@ class HAProxyProvider:
                                 code="not-staged")
         return CertRef(slot.fingerprint, str(staged))
 
+    @translated
     def bind(self, listener: ListenerSpec, refs: Mapping[str, CertRef]) -> None:
         with self._locked():
             current = state.load(self.layout.state)
             wanted = (*(x for x in current if x.lb_port != listener.lb_port), listener)
             self._converge(current, wanted)
 
+    @translated
     def unbind(self, lb_port: int) -> None:
         with self._locked():
             current = state.load(self.layout.state)
             self._converge(current, tuple(x for x in current if x.lb_port != lb_port))
 
+    @translated
     def observe(self) -> tuple[ListenerSpec, ...]:
         return state.load(self.layout.state)
 
@@ -89,6 +114,7 @@ class HAProxyProvider:
         host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)  # noqa: S104
         return host, lb_port
 
+    @translated
     def cleanup(self) -> None:
         with self._locked():
             live = {c.fingerprint for lst in state.load(self.layout.state) for c in lst.certificates}
@@ -96,6 +122,7 @@ class HAProxyProvider:
                 if staged.stem not in live:
                     staged.unlink()
 
+    @translated
     def start(self) -> None:
         """Bring a managed HAProxy up on its current state (plain HTTP when nothing is enabled)."""
         if self.options.mode != "managed":
@@ -105,6 +132,7 @@ class HAProxyProvider:
             current = state.load(self.layout.state)
             self._converge((), current)  # assume nothing on disk: every file is checked
 
+    @translated
     def stop(self) -> None:
         """Managed: stop HAProxy (by its pid) and remove its files. Attached: nothing to stop."""
         if self.options.mode == "managed":
@@ -176,24 +204,33 @@ class HAProxyProvider:
         appended = {p: (c or "")[len(read_or_none(p) or ""):] for p, c in changes.items() if p.suffix == ".txt"}
         new_pems = {Path(line.split()[0]) for text in appended.values() for line in text.splitlines() if line}
         undo = files.apply()  # persist first: a restart serves the same
+        swapped: list[Path] = []
         try:
             for path, content in changes.items():
                 if path.suffix == ".pem" and path not in new_pems:
                     self.runtime.replace(path, content or "")
+                    swapped.append(path)
             for crt_list, text in appended.items():
                 for line in filter(None, text.splitlines()):
                     pem = Path(line.split()[0])
                     self.runtime.add(pem, changes[pem] or "", crt_list, line)
             self.last_path = "runtime"
-        except ProviderError:
-            # the runtime API said no: the files are right, so a validated reload makes them live
-            try:
-                self._check_candidate(files)
-                self._reload_or_start(self._live())
-            except ProviderError:
-                undo.apply()
-                self._reload_or_start(self._live())
-                raise
+        except ProviderError as refused:
+            self._runtime_fallback(files, undo, swapped, refused)
+
+    def _runtime_fallback(self, files: FileSet, undo: FileSet, swapped: Sequence[Path], refused: ProviderError) -> None:
+        """The runtime API said no: the files are right, so a validated reload makes them live. If that is
+        impossible too, the old files and the certificates already swapped in memory are put back."""
+        try:
+            self._check_candidate(files)
+            self._reload_or_start(self._live())
+        except ProviderError as exc:
+            undo.apply()
+            for path in swapped:
+                with contextlib.suppress(ProviderError):
+                    self.runtime.replace(path, undo.contents.get(path) or "")
+            raise ProviderError(f"{refused.message}; and the reload instead failed: {exc.message}",
+                                code=exc.code) from exc
 
     def _apply_reload(self, files: FileSet, live: bool) -> None:
         self._check_candidate(files)

@@ -35,7 +35,16 @@ def read_passphrase(path: Path) -> bytes:
 
 
 def ensure_private_dir(path: Path) -> None:
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    """Create ``path`` and any missing parents ``0700`` (``mkdir(parents=True)`` would make the parents
+    ``0755``); an existing ``path`` is tightened to ``0700`` too."""
+    missing = []
+    level = path
+    while not level.exists():
+        missing.append(level)
+        level = level.parent
+    for directory in reversed(missing):
+        directory.mkdir(mode=0o700, exist_ok=True)
+    path.chmod(0o700)
 
 
 def create_private_file(path: Path) -> None:

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from sslterm.certs import BundleInput
 from sslterm.demoapp import DemoApp
 from sslterm.democa import DemoCA
-from sslterm.errors import SSLTermError
+from sslterm.errors import InputError, SSLTermError
 from sslterm.files import ensure_private_dir, write_atomic
 from sslterm.service import Service
 
@@ -46,28 +46,56 @@ class Running:
     served: str
 
 
+def _marker(svc: Service) -> Path:
+    return svc.settings.home / "quickstart" / "owned-by-quickstart"
+
+
 def tear_down(svc: Service) -> None:
-    """Remove what an earlier quickstart left (certificate, load balancer, HAProxy process)."""
+    """Remove what a quickstart made (certificate, load balancer, HAProxy process), and only that: the
+    marker file says the names are the demo's, not an operator's that happen to be called the same."""
+    if not _marker(svc).exists():
+        return
     with contextlib.suppress(SSLTermError):
         svc.disable(NAME)
     with contextlib.suppress(SSLTermError):
         svc.remove_load_balancer(NAME)
     with contextlib.suppress(SSLTermError):
         svc.remove_certificate(NAME)
+    _marker(svc).unlink()
+
+
+def _refuse_foreign_names(svc: Service) -> None:
+    taken = [what for what, names in (("certificate", [c.name for c in svc.list_certificates()]),
+                                      ("load balancer", [lb["name"] for lb in svc.list_load_balancers()]))
+             if NAME in names]
+    if taken:
+        raise InputError(f"a {' and a '.join(taken)} named {NAME!r} exist(s) and are not the demo's",
+                         code="exists", hint="run the demo with another SSLTERM_HOME (make demo uses .demo/)")
 
 
 def start(svc: Service, say: Callable[[str], None]) -> Running:
     tear_down(svc)
-    app = DemoApp().start()
-    say(f"demo app listening on http://127.0.0.1:{app.port}")
+    _refuse_foreign_names(svc)
     folder = svc.settings.home / "quickstart"
     ensure_private_dir(folder)
+    write_atomic(_marker(svc), b"names made by sslterm quickstart\n")
+    app = DemoApp().start()
+    try:
+        return _bring_up(svc, app, folder, say)
+    except BaseException:
+        tear_down(svc)
+        app.stop()
+        raise
+
+
+def _bring_up(svc: Service, app: DemoApp, folder: Path, say: Callable[[str], None]) -> Running:
+    say(f"demo app listening on http://127.0.0.1:{app.port}")
     ca = DemoCA("sslterm quickstart")
     issued = ca.issue(HOSTNAME, "localhost")
     root = folder / "root-ca.pem"
     write_atomic(root, ca.root.public_bytes(serialization.Encoding.PEM), mode=0o644)
     added = svc.add_certificate(NAME, BundleInput(cert=issued.cert_pem(), chain=issued.chain_pem(),
-                                                  key=issued.key_pem()), replace=True)
+                                                  key=issued.key_pem()))
     say(f"certificate added: {added.summary.subject} (sha256 {added.summary.fingerprint_sha256[:16]}...)")
     tls_port, http_port = free_port(8443), free_port(8080)
     svc.add_load_balancer(NAME, "haproxy", {"bind": f"127.0.0.1:{tls_port}", "http_bind": f"127.0.0.1:{http_port}",
@@ -76,7 +104,10 @@ def start(svc: Service, say: Callable[[str], None]) -> Running:
     outcome = svc.enable(NAME, NAME, redirect_http=True, hsts=True)
     served = outcome.report.served[0].fingerprint if outcome.report and outcome.report.served else ""
     say(f"TLS enabled on 127.0.0.1:{tls_port}; the handshake shows sha256 {(served or '')[:16]}...")
-    response = fetch(tls_port, root)
+    try:
+        response = fetch(tls_port, root)
+    except (OSError, ValueError) as exc:
+        raise SSLTermError(f"the HTTPS request through HAProxy failed: {exc}", code="demo-failed") from exc
     return Running(app, tls_port, http_port, root, response, served or "")
 
 

@@ -124,8 +124,8 @@ class Service:
     @property
     def db(self) -> Database:
         if self._db is None:
+            ensure_private_dir(self.settings.home)
             if self.settings.database_url is None:
-                ensure_private_dir(self.settings.home)
                 create_private_file(self.settings.home / "sslterm.db")
             self._db = Database(open_engine(self.settings.effective_database_url))
         return self._db

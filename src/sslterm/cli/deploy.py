@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from sslterm.cli import render
 from sslterm.cli.context import service
@@ -75,8 +76,9 @@ def status(lb: Annotated[str | None, typer.Argument()] = None, as_json: JsonOpt 
         table = Table("load balancer", "port", "certificate", "expected", "served", "expires in", "state")
         for r in rows:
             colour = "green" if r.state == "ok" else "red"
-            table.add_row(r.load_balancer, str(r.lb_port), r.certificate, (r.expected or "-")[:16],
-                          (r.served or r.error or "-")[:40], f"{r.days_left} d", f"[{colour}]{r.state}[/{colour}]")
+            table.add_row(*render.cells(r.load_balancer, str(r.lb_port), r.certificate, (r.expected or "-")[:16],
+                                        (r.served or r.error or "-")[:40], f"{r.days_left} d"),
+                          Text(r.state, style=colour))
         render.out.print(table if rows else "no TLS termination configured")
     if any(r.state != "ok" for r in rows):
         raise typer.Exit(EXIT_DRIFT)

@@ -56,7 +56,7 @@ def list_(as_json: JsonOpt = False) -> None:
         ports = ", ".join(f":{x['lb_port']}" for x in listeners) or "-"
         certs = lb["certificates"]
         assert isinstance(certs, list)
-        table.add_row(str(lb["name"]), str(lb["kind"]), ports, ", ".join(certs) or "-")
+        table.add_row(*render.cells(str(lb["name"]), str(lb["kind"]), ports, ", ".join(certs) or "-"))
     render.out.print(table)
 
 

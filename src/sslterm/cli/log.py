@@ -23,5 +23,6 @@ def show_log(
         return
     table = Table("when (UTC)", "action", "target", "fingerprint", "detail")
     for e in entries:
-        table.add_row(f"{e.at:%Y-%m-%d %H:%M:%S}", e.action, e.target, (e.fingerprint or "")[:16], e.detail)
+        table.add_row(*render.cells(f"{e.at:%Y-%m-%d %H:%M:%S}", e.action, e.target, (e.fingerprint or "")[:16],
+                                    e.detail))
     render.out.print(table)

@@ -1,14 +1,18 @@
-"""Entry point: runs the Typer app and maps every sslterm error to one or two lines and an exit code."""
+"""Entry point: runs the Typer app and maps every error to one or two lines and an exit code.
+
+A user mistake is an SSLTermError with a stable code. Anything else is a bug or an environment problem
+(a database that cannot be reached, a full disk): still one line, never a traceback, unless
+SSLTERM_DEBUG=1 asks for it.
+"""
 
 from __future__ import annotations
 
+import os
 import sys
 
 from sslterm.cli.app import app
 from sslterm.cli.render import print_error
 from sslterm.errors import SSLTermError
-
-EXIT_INTERRUPTED = 130
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -17,6 +21,27 @@ def main(argv: list[str] | None = None) -> None:
     except SSLTermError as exc:
         print_error(exc)
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        print("interrupted: nothing was changed", file=sys.stderr)
-        sys.exit(EXIT_INTERRUPTED)
+    except Exception as exc:
+        if os.environ.get("SSLTERM_DEBUG") == "1":
+            raise
+        print_error(SSLTermError(_describe(exc), code=_code(exc),
+                                 hint="run again with SSLTERM_DEBUG=1 for the details"))
+        sys.exit(1)
+
+
+def _code(exc: Exception) -> str:
+    module = type(exc).__module__
+    if module.startswith("sqlalchemy") or type(exc).__name__ == "ModuleNotFoundError":
+        return "store-unavailable"
+    if isinstance(exc, OSError):
+        return "os-error"
+    return "internal"
+
+
+def _describe(exc: Exception) -> str:
+    """One line, no SQL and no URL (which could hold a password)."""
+    if isinstance(exc, OSError):
+        return f"{exc.strerror or type(exc).__name__}" + (f": {exc.filename}" if exc.filename else "")
+    if _code(exc) == "store-unavailable":
+        return f"the store cannot be opened ({type(exc).__name__}); check SSLTERM_DATABASE_URL and SSLTERM_HOME"
+    return f"unexpected {type(exc).__name__}"

@@ -52,18 +52,23 @@ def short_name(rfc4514: str) -> str:
     return rfc4514
 
 
-def expiry_cell(summary: CertSummary, now: datetime) -> str:
+def cells(*values: str) -> list[Text]:
+    """Table cells from data: shown as they are, never read as Rich markup (a subject may hold '[/x]')."""
+    return [Text(value) for value in values]
+
+
+def expiry_cell(summary: CertSummary, now: datetime) -> Text:
     days = summary.days_left(now)
     colour = "red" if days < 7 else "yellow" if days < 30 else "green"
-    return f"[{colour}]{summary.not_after:%Y-%m-%d} ({days} d)[/{colour}]"
+    return Text(f"{summary.not_after:%Y-%m-%d} ({days} d)", style=colour)
 
 
 def certificates_table(items: Iterable[CertSummary], now: datetime) -> Table:
     table = Table("name", "subject", "names (SAN)", "issuer", "expires", "key", "attached to")
     for s in items:
         sans = ", ".join(s.sans[:3]) + (f" +{len(s.sans) - 3}" if len(s.sans) > 3 else "")
-        table.add_row(s.name, short_name(s.subject), sans, short_name(s.issuer), expiry_cell(s, now),
-                      f"{s.key_type}-{s.key_bits}", ", ".join(s.attached_to) or "-")
+        table.add_row(*cells(s.name, short_name(s.subject), sans, short_name(s.issuer)), expiry_cell(s, now),
+                      *cells(f"{s.key_type}-{s.key_bits}", ", ".join(s.attached_to) or "-"))
     return table
 
 
@@ -71,14 +76,14 @@ def certificate_detail(s: CertSummary, now: datetime) -> Table:
     table = Table(show_header=False, box=None)
     table.add_column(style="bold")
     table.add_column()
-    rows = [
+    rows: list[tuple[str, str | Text]] = [
         ("name", s.name), ("subject", s.subject), ("names (SAN)", ", ".join(s.sans) or "-"),
         ("issuer", s.issuer), ("valid from", f"{s.not_before:%Y-%m-%d %H:%M} UTC"),
         ("expires", expiry_cell(s, now)), ("key", f"{s.key_type}-{s.key_bits}"),
         ("fingerprint (SHA-256)", s.fingerprint_sha256), ("attached to", ", ".join(s.attached_to) or "-"),
     ]
     for label, value in rows:
-        table.add_row(label, value)
+        table.add_row(label, value if isinstance(value, Text) else Text(value))
     for i, entry in enumerate(s.chain, 1):
-        table.add_row(f"chain {i}", f"{entry.subject}\n  issued by {entry.issuer}")
+        table.add_row(f"chain {i}", Text(f"{entry.subject}\n  issued by {entry.issuer}"))
     return table

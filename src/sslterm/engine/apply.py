@@ -4,6 +4,7 @@ failure put every changed listener back as it was, probe that too, and say what 
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 from collections import Counter
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
@@ -34,18 +35,27 @@ def probe_targets(provider: Provider, listener: ListenerSpec, only: Collection[s
         return []
     default = listener.certificates[0]
     targets = [ProbeTarget(host, port, None, default.fingerprint, default.name)]
-    holders = Counter(n for c in listener.certificates for n in set(c.sans))
+    holders = Counter(n for c in listener.certificates for n in set(c.sans))  # IP SANs never get SNI: see below
     typed_holders = Counter((n, c.key_type) for c in listener.certificates for n in set(c.sans))
     for slot in listener.certificates[1:]:
         if only is not None and slot.name not in only:
             continue
-        unique = next((n for n in slot.sans if holders[n] == 1), None)
-        shared = next((n for n in slot.sans if typed_holders[n, slot.key_type] == 1), None) if slot.key_type else None
+        names = [n for n in slot.sans if not _is_ip(n)]  # clients send no SNI for an address
+        unique = next((n for n in names if holders[n] == 1), None)
+        shared = next((n for n in names if typed_holders[n, slot.key_type] == 1), None) if slot.key_type else None
         name = unique or shared
         if name is not None:
             targets.append(ProbeTarget(host, port, name.replace("*.", "sslterm-probe.", 1), slot.fingerprint,
                                        slot.name, None if unique else slot.key_type))
     return targets
+
+
+def _is_ip(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
 
 
 def changed_names(before: ListenerSpec | None, after: ListenerSpec) -> set[str] | None:

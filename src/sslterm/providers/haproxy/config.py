@@ -26,7 +26,7 @@ class Rendered:
     crt_lists: dict[Path, str] = field(default_factory=dict)
 
 
-_SNI_FILTER = re.compile(r"[A-Za-z0-9*][A-Za-z0-9.*-]*")
+_SNI_FILTER = re.compile(r"(?=.*[A-Za-z*])[A-Za-z0-9*][A-Za-z0-9.*-]*")  # DNS names, never bare IPs
 
 
 def crt_list_line(certs_dir: str, name: str, sans: Sequence[str]) -> str:

@@ -59,6 +59,10 @@ def _safe_path(value: str, what: str) -> str:
     return value
 
 
+_MANAGED_ONLY = ("http_bind", "backends", "backend_ca")
+_ATTACHED_ONLY = ("socket", "master_socket")
+
+
 @dataclass(frozen=True)
 class HAProxyOptions:
     mode: str  # managed | attached
@@ -73,13 +77,20 @@ class HAProxyOptions:
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any]) -> HAProxyOptions:
         mode = "attached" if raw.get("config") else "managed"
+        foreign = sorted(k for k in (_MANAGED_ONLY if mode == "attached" else _ATTACHED_ONLY) if raw.get(k))
+        if foreign:
+            names = ", ".join("--" + k.replace("_", "-").removesuffix("s") for k in foreign)
+            raise InputError(f"{names} cannot be used in {mode} mode",
+                             hint="managed: --bind/--http-bind/--backend; attached: --config/--socket/"
+                                  "--master-socket (--bind: the address to probe)")
         if mode == "attached":
             if not raw.get("socket"):
                 raise InputError("attached mode needs --socket (the runtime API socket, level admin)")
             return cls(mode, config=_safe_path(str(raw["config"]), "--config"),
                        socket=_safe_path(str(raw["socket"]), "--socket"),
                        master_socket=_safe_path(str(raw["master_socket"]), "--master-socket")
-                       if raw.get("master_socket") else None)
+                       if raw.get("master_socket") else None,
+                       bind=parse_endpoint(str(raw["bind"]), "--bind") if raw.get("bind") else None)
         backends = tuple(parse_endpoint(str(b), "--backend") for b in raw.get("backends") or ())
         if not backends:
             raise InputError("a managed HAProxy needs at least one --backend HOST:PORT")
@@ -95,6 +106,6 @@ class HAProxyOptions:
     def as_mapping(self) -> dict[str, Any]:
         if self.mode == "attached":
             return {"mode": "attached", "config": self.config, "socket": self.socket,
-                    "master_socket": self.master_socket}
+                    "master_socket": self.master_socket, "bind": str(self.bind) if self.bind else None}
         return {"mode": "managed", "bind": str(self.bind), "http_bind": str(self.http_bind) if self.http_bind else None,
                 "backends": [str(b) for b in self.backends], "backend_ca": self.backend_ca}

@@ -22,7 +22,7 @@ from typing import ClassVar, ParamSpec, TypeVar
 
 from sslterm.engine.model import Capabilities, CertSlot, ListenerSpec
 from sslterm.errors import ProviderError, UnsafePlan
-from sslterm.files import write_atomic
+from sslterm.files import ensure_private_dir, write_atomic
 from sslterm.providers.base import CertRef
 from sslterm.providers.haproxy import state
 from sslterm.providers.haproxy.config import render
@@ -74,6 +74,12 @@ class HAProxyProvider:
     # -- contract ---------------------------------------------------------------------------------
     def check(self, listeners: Sequence[ListenerSpec]) -> None:
         http_port = self.options.http_bind.port if self.options.http_bind else None
+        if self.options.mode == "attached":
+            gone = {x.lb_port for x in self.observe()} - {x.lb_port for x in listeners}
+            if gone:  # the operator's bind line names that crt-list: emptying it would break their reload
+                raise UnsafePlan(f"{self.name} is attached: TLS on port(s) {sorted(gone)} is configured in "
+                                 f"{self.options.config}", hint="remove that bind line from your configuration; "
+                                 "sslterm manages only its certificates")
         for listener in listeners:
             if listener.lb_port == http_port:
                 raise UnsafePlan(f"port {listener.lb_port} is the plain HTTP bind of {self.name}",
@@ -85,7 +91,7 @@ class HAProxyProvider:
         if slot.bundle is not None:
             pem = (slot.bundle.certificate_pem() + slot.bundle.key_pem()).decode()
             if read_or_none(staged) != pem:  # staged copies are re-creatable from the store: no fsync
-                staged.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                ensure_private_dir(staged.parent)
                 write_atomic(staged, pem.encode(), sync=False)
         elif not staged.exists():
             raise ProviderError(f"{self.name}: certificate {slot.name} ({slot.fingerprint[:16]}) is not staged",
@@ -142,7 +148,7 @@ class HAProxyProvider:
     # -- making it live ---------------------------------------------------------------------------
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
-        self.layout.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        ensure_private_dir(self.layout.root)
         with self.layout.lock.open("a") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)  # one change at a time per load balancer
             yield
@@ -271,7 +277,7 @@ class HAProxyProvider:
     def _check_attached(self, config_path: Path, candidate: Path) -> None:
         text = self._to_candidate(config_path.read_text(), candidate)
         checked = candidate / "operator.cfg"
-        checked.write_text(text)
+        write_atomic(checked, text.encode(), sync=False)
         check_config(self.binary, checked)
 
     def _reload_or_start(self, live: bool) -> None:

@@ -16,7 +16,7 @@ from cryptography import x509
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from sslterm.certs import Bundle, BundleInput, CertSummary, Finding, summarize, validate_bundle
+from sslterm.certs import Bundle, BundleInput, CertSummary, Finding, validate_bundle
 from sslterm.certs.findings import error
 from sslterm.certs.keys import KeyBlob, to_pem
 from sslterm.certs.names import name_problem
@@ -155,11 +155,6 @@ class Service:
         if result.bundle is None or any(f.is_error for f in findings):
             raise CertificateError(findings)
         return result.bundle, result.warnings
-
-    def check_bundle(self, name: str, inp: BundleInput) -> Added:
-        """Validate without storing: the bundle's summary and warnings, or CertificateError."""
-        bundle, warnings_ = self._validate(name, inp, self.clock())
-        return Added(summarize(name, bundle.leaf, bundle.chain), warnings_)
 
     def add_certificate(self, name: str, inp: BundleInput, *, replace: bool = False) -> Added:
         with self._changing(f"certificate/{name}") as (session, done):

@@ -52,12 +52,6 @@ class Bundle:
         """Leaf then chain, PEM: what a load balancer serves."""
         return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in (self.leaf, *self.chain))
 
-    def leaf_pem(self) -> bytes:
-        return self.leaf.public_bytes(serialization.Encoding.PEM)
-
-    def chain_pem(self) -> bytes:
-        return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in self.chain)
-
     def key_pem(self) -> bytes:
         """Radioactive: only for encryption at rest and for handing to a load balancer."""
         return to_pem(self.key)

@@ -68,12 +68,6 @@ def key_description(key: PrivateKeyTypes | CertificatePublicKeyTypes) -> tuple[s
     return type(key).__name__.removeprefix("_").replace("PrivateKey", "").replace("PublicKey", ""), 0
 
 
-def curve_name(key: PrivateKeyTypes | CertificatePublicKeyTypes) -> str | None:
-    if isinstance(key, ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey):
-        return key.curve.name
-    return None
-
-
 def public_bytes(key: PrivateKeyTypes | CertificatePublicKeyTypes) -> bytes:
     """The SubjectPublicKeyInfo of a key, to compare a private key with a certificate."""
     public = key.public_key() if hasattr(key, "public_key") else key

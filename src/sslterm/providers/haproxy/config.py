@@ -56,8 +56,8 @@ def _config(options: HAProxyOptions, listeners: Sequence[ListenerSpec], layout: 
         "global",
         f"    stats socket {layout.admin_socket} mode 600 level admin",
         "    stats timeout 30s",
-        "    hard-stop-after 30s" if version.at_least(1, 8) else "",
-        "    close-spread-time infinite" if version.at_least(2, 6) else "",
+        *(["    hard-stop-after 30s"] if version.at_least(1, 8) else []),  # old workers do not linger
+        *(["    close-spread-time infinite"] if version.at_least(2, 6) else []),
         "",
         "defaults",
         "    mode http",
@@ -74,7 +74,7 @@ def _config(options: HAProxyOptions, listeners: Sequence[ListenerSpec], layout: 
     for listener in listeners:
         out += _backend(f"be_tls_{listener.lb_port}", options.backends, listener.instance_port,
                         listener.instance_protocol, options.backend_ca)
-    return "\n".join(line for line in out if line is not None) + "\n"
+    return "\n".join(out) + "\n"
 
 
 def _http_frontend(options: HAProxyOptions, listeners: Sequence[ListenerSpec]) -> list[str]:

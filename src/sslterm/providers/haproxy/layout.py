@@ -51,6 +51,3 @@ class Layout:
 
     def staged(self, fingerprint: str) -> Path:
         return self.staging / f"{fingerprint}.pem"
-
-    def moved_to(self, root: Path) -> Layout:
-        return Layout(root)

@@ -81,6 +81,11 @@ class HAProxyProvider:
                                  f"{self.options.config}", hint="remove that bind line from your configuration; "
                                  "sslterm manages only its certificates")
         for listener in listeners:
+            unsupported = [c.name for c in listener.certificates
+                           if c.key_type and c.key_type not in self.capabilities.key_types]
+            if unsupported:
+                raise UnsafePlan(f"{self.name} cannot serve the key type of {', '.join(unsupported)}",
+                                 hint=f"use {' or '.join(self.capabilities.key_types)} keys")
             if listener.lb_port == http_port:
                 raise UnsafePlan(f"port {listener.lb_port} is the plain HTTP bind of {self.name}",
                                  hint="choose another --lb-port")

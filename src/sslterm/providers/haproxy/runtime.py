@@ -17,10 +17,6 @@ from sslterm.errors import ProviderError
 MAX_COMMAND_BYTES = 16000
 
 
-class RuntimeError_(ProviderError):
-    """The runtime API refused or failed; the caller may fall back to a validated reload."""
-
-
 class RuntimeAPI:
     def __init__(self, path: Path, timeout: float = 10.0) -> None:
         self.path = path
@@ -29,7 +25,7 @@ class RuntimeAPI:
     def command(self, line: str, payload: str | None = None) -> str:
         data = line + (f" <<\n{payload}\n" if payload is not None else "") + "\n"
         if len(data.encode()) > MAX_COMMAND_BYTES:
-            raise RuntimeError_(f"runtime API payload of {len(data)} bytes exceeds {MAX_COMMAND_BYTES}",
+            raise ProviderError(f"runtime API payload of {len(data)} bytes exceeds {MAX_COMMAND_BYTES}",
                                 code="haproxy-payload-too-large")
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
@@ -41,7 +37,7 @@ class RuntimeAPI:
                 while chunk := sock.recv(65536):
                     chunks.append(chunk)
         except OSError as exc:
-            raise RuntimeError_(f"HAProxy runtime API at {self.path}: {exc.strerror or exc}",
+            raise ProviderError(f"HAProxy runtime API at {self.path}: {exc.strerror or exc}",
                                 code="haproxy-socket", retryable=True) from exc
         return b"".join(chunks).decode(errors="replace")
 
@@ -69,7 +65,7 @@ class RuntimeAPI:
         if abort:
             self.command(f"abort ssl cert {abort}")
         first = reply.strip().splitlines()[0] if reply.strip() else "no reply (payload too large?)"
-        raise RuntimeError_(f"HAProxy refused {what}: {first}", code="haproxy-runtime")
+        raise ProviderError(f"HAProxy refused {what}: {first}", code="haproxy-runtime")
 
     def replace(self, path: Path, pem: str, *, pending_checked: bool = False) -> None:
         """set + commit: the next handshake gets the new certificate; nothing is reloaded."""
@@ -82,7 +78,7 @@ class RuntimeAPI:
             pending = _pending_name(reply)
             if pending:
                 self.command(f"abort ssl cert {pending}")
-            raise RuntimeError_(f"HAProxy refused set ssl cert {name}: {reply.strip()[:160] or 'no reply'}",
+            raise ProviderError(f"HAProxy refused set ssl cert {name}: {reply.strip()[:160] or 'no reply'}",
                                 code="haproxy-runtime")
         self._expect(self.command(f"commit ssl cert {name}"), "Success!", f"commit ssl cert {name}", abort=name)
 

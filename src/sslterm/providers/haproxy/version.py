@@ -31,10 +31,6 @@ class Version:
     def runtime_add(self) -> bool:  # new ssl cert + add ssl crt-list
         return self.at_least(2, 2)
 
-    @property
-    def master_worker(self) -> bool:
-        return self.at_least(1, 8)
-
 
 def parse_version(output: bytes) -> Version:
     match = _VERSION.search(output)

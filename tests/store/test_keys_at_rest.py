@@ -80,7 +80,8 @@ def open_stored(home: Path, name: str, secret_key: str | None) -> bytes:
 
 
 def test_a_different_secret_key_cannot_open_it(home: Path, pki: Pki) -> None:
-    svc = Service(Settings(home=home, secret_key="first secret, long enough to be a key"), clock=lambda: NOW, anchors=())
+    first = "first secret, long enough to be a key"
+    svc = Service(Settings(home=home, secret_key=first), clock=lambda: NOW, anchors=())
     leaf = pki.leaf()
     svc.add_certificate("www", BundleInput(cert=leaf.pem, chain=pki.chain_pem, key=leaf.key_bytes()))
     svc.db.engine.dispose()
@@ -138,7 +139,8 @@ def test_data_dir_database_and_key_file_are_private(service: Service, pki: Pki, 
 
 
 def test_no_key_file_when_a_secret_key_is_set(home: Path, pki: Pki) -> None:
-    svc = Service(Settings(home=home, secret_key="from the environment, long enough to be a key"), clock=lambda: NOW, anchors=())
+    secret = "from the environment, long enough to be a key"
+    svc = Service(Settings(home=home, secret_key=secret), clock=lambda: NOW, anchors=())
     leaf = pki.leaf()
     svc.add_certificate("www", BundleInput(cert=leaf.pem, chain=pki.chain_pem, key=leaf.key_bytes()))
     svc.db.engine.dispose()

@@ -1,0 +1,178 @@
+"""Certificate use cases: add (checked, keys sealed), import, list, show, remove, expiry, keys."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from sslterm.certs import Bundle, BundleInput, CertSummary, Finding, validate_bundle
+from sslterm.certs.findings import error
+from sslterm.certs.keys import KeyBlob, to_pem
+from sslterm.certs.names import name_problem
+from sslterm.certs.pem import parse_key
+from sslterm.errors import (
+    AlreadyExists,
+    CertificateError,
+    InputError,
+    InUse,
+    NotFound,
+)
+from sslterm.files import read_limited, write_atomic
+from sslterm.service_base import ServiceBase
+from sslterm.store import certificates as rows
+from sslterm.store.schema import AuditRow
+
+IMPORT_FLUSH_EVERY = 100  # import_bundles writes rows in batches of this many bundles
+
+
+@dataclass(frozen=True)
+class Added:
+    summary: CertSummary
+    warnings: tuple[Finding, ...]
+    replaced: str | None = None  # fingerprint of the certificate it replaced
+    redeployed: tuple[str, ...] = ()  # load balancers now serving the new certificate
+
+
+@dataclass(frozen=True)
+class Refused:
+    name: str
+    findings: tuple[Finding, ...]
+
+
+@dataclass
+class ImportReport:
+    """Kept small on purpose (names and counts, not summaries), so importing a fleet stays flat in memory."""
+
+    added: list[str] = field(default_factory=list)
+    warnings: Counter[str] = field(default_factory=Counter)  # warning code -> bundles that had it
+    refused: list[Refused] = field(default_factory=list)
+
+
+
+class CertificateOps(ServiceBase):
+    def _validate(self, name: str, inp: BundleInput, now: datetime, *,
+                  taken: bool = False) -> tuple[Bundle, tuple[Finding, ...]]:
+        """Every finding at once (name, existence, bundle); the bundle only when there is no error."""
+        result = validate_bundle(inp, now=now, anchors=self.anchors, warn_days=self.warn_days)
+        problem = name_problem(name)
+        findings = ((problem,) if problem else ()) + result.findings
+        if taken:
+            findings += (error("exists", f"a certificate named {name!r} is already stored",
+                               "use --replace to replace it, or choose another name"),)
+        if result.bundle is None or any(f.is_error for f in findings):
+            raise CertificateError(findings)
+        return result.bundle, result.warnings
+
+    def add_certificate(self, name: str, inp: BundleInput, *, replace: bool = False) -> Added:
+        with self._changing(f"certificate/{name}") as (session, done):
+            pending: list[str] = []
+            added = self._add(session, name, inp, replace, pending)
+            self._redeploy(session, pending, done)
+            return added
+
+    def _add(self, session: Session, name: str, inp: BundleInput, replace: bool, pending: list[str],
+             stored: set[str] | None = None, new_rows: rows.NewRows | None = None) -> Added:
+        """Store one bundle; the load balancers that must now serve it are appended to ``pending``.
+
+        For imports: ``stored`` holds the stored names, lower-cased (fetched once); a name not in it
+        cannot match a row, even under a case-insensitive collation, so costs no query. ``new_rows``
+        collects the rows of new names, to be written in batches."""
+        now = self.clock()
+        maybe_stored = stored is None or name.lower() in stored
+        if maybe_stored and new_rows is not None:
+            new_rows.write(session)  # the row asked for may be one this import queued
+        existing = rows.get(session, name) if maybe_stored and name_problem(name) is None else None
+        bundle, warnings_ = self._validate(name, inp, now, taken=existing is not None and not replace)
+        if stored is not None:
+            stored.add(name.lower())
+        if existing is None and new_rows is not None:
+            summary = new_rows.put(name, bundle, self.vault, now)
+            new_rows.audit(now, "cert.add", f"certificate/{name}", summary.fingerprint_sha256, "")
+            return Added(summary, warnings_)
+        previous = existing.fingerprint if existing is not None else None
+        row = rows.put(session, name, bundle, self.vault, now, existing)
+        rows.audit(session, now, "cert.replace" if previous else "cert.add", f"certificate/{name}",
+                   row.fingerprint, f"replaced {previous}" if previous else "")
+        summary = rows.to_summary(row)
+        redeployed = summary.attached_to if previous != row.fingerprint else ()
+        pending.extend(redeployed)
+        return Added(summary, warnings_, previous, redeployed)
+
+    def import_bundles(self, items: Iterable[tuple[str, Callable[[], BundleInput]]], *, replace: bool = False,
+                       progress: Callable[[str], None] | None = None) -> ImportReport:
+        """Add many bundles in one transaction: refused ones are reported and skipped; replaced certificates
+        are redeployed at the end, all or nothing; an interruption leaves the store and the load balancers
+        as they were."""
+        report = ImportReport()
+        with self._changing("import") as (session, done):
+            stored = {stored_name.lower() for stored_name in rows.names(session)}
+            new_rows = rows.NewRows()
+            pending: list[str] = []
+            for count, (name, read) in enumerate(items, 1):
+                try:
+                    added = self._add(session, name, read(), replace, pending, stored, new_rows)
+                    report.added.append(name)
+                    report.warnings.update({w.code for w in added.warnings})
+                except CertificateError as exc:
+                    report.refused.append(Refused(name, exc.findings))
+                except InputError as exc:  # e.g. a file that cannot be read: refuse that bundle only
+                    report.refused.append(Refused(name, (error("unreadable-certificate", exc.message),)))
+                if count % IMPORT_FLUSH_EVERY == 0:
+                    new_rows.write(session)  # rows go out in batches: memory stays flat however many bundles
+                if progress:
+                    progress(name)
+            new_rows.write(session)
+            self._redeploy(session, pending, done)
+        return report
+
+    def list_certificates(self) -> list[CertSummary]:
+        with self.db.transaction() as session:
+            return [rows.to_summary(row) for row in rows.all_rows(session)]
+
+    def show_certificate(self, name: str) -> CertSummary:
+        with self.db.transaction() as session:
+            row = rows.get(session, name)
+            if row is None:
+                raise NotFound(f"no certificate named {name!r}", hint="see: sslterm cert list")
+            return rows.to_summary(row)
+
+    def remove_certificate(self, name: str) -> CertSummary:
+        with self.db.transaction() as session:
+            row = rows.get(session, name)
+            if row is None:
+                raise NotFound(f"no certificate named {name!r}", hint="see: sslterm cert list")
+            summary = rows.to_summary(row)
+            if summary.attached_to:
+                raise InUse(f"certificate {name!r} is served by: {', '.join(summary.attached_to)}",
+                            hint="disable it there first: sslterm disable LB")
+            session.delete(row)
+            rows.audit(session, self.clock(), "cert.remove", f"certificate/{name}", summary.fingerprint_sha256)
+            return summary
+
+    def expiring(self, days: int) -> list[CertSummary]:
+        now = self.clock()
+        return [s for s in self.list_certificates() if s.days_left(now) < days]
+
+    def audit_log(self, limit: int = 50) -> list[AuditRow]:
+        with self.db.transaction() as session:
+            return rows.audit_entries(session, limit)
+
+    def decrypt_key(self, key_file: Path, passphrase: bytes, out: Path, *, force: bool = False) -> None:
+        """Write ``key_file`` without its passphrase to ``out`` (0600, atomically)."""
+        if out.exists() and not force:
+            raise AlreadyExists(f"{out} exists", hint="choose another -o, or add --force")
+        parsed = parse_key(read_limited(key_file), str(key_file))
+        if not parsed.keys:
+            raise CertificateError(parsed.problems)
+        blob: KeyBlob = parsed.keys[0]
+        loaded = blob.load(passphrase if blob.encrypted else None)
+        if isinstance(loaded, Finding):
+            raise CertificateError([loaded])
+        if not out.parent.is_dir():
+            raise InputError(f"{out.parent} is not a directory")
+        write_atomic(out, to_pem(loaded), mode=0o600)

@@ -1,0 +1,115 @@
+"""Load balancer use cases: register, list, remove, enable and disable TLS, status."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sslterm.certs.names import name_problem
+from sslterm.deployments import CertStatus, Outcome, status, summary
+from sslterm.engine.model import INSTANCE_PROTOCOLS, TLS_PROFILES
+from sslterm.errors import (
+    AlreadyExists,
+    InputError,
+    InUse,
+    NotFound,
+)
+from sslterm.providers import registry
+from sslterm.service_base import ServiceBase
+from sslterm.store import certificates as rows
+from sslterm.store import loadbalancers as lb_rows
+from sslterm.store.schema import LoadBalancerRow
+
+
+def merge_settings(current: dict[str, object] | None, **given: object) -> dict[str, object]:
+    """A listener's settings: what was given, else what it has, else the defaults."""
+    defaults: dict[str, object] = {"instance_port": None, "instance_protocol": "HTTP", "redirect_http": False,
+                                   "hsts": False, "tls_profile": "intermediate"}
+    merged = {k: given[k] if given.get(k) is not None else (current or defaults).get(k, v)
+              for k, v in defaults.items()}
+    if merged["tls_profile"] not in TLS_PROFILES:
+        raise InputError(f"unknown TLS profile {merged['tls_profile']!r}", hint=f"one of {', '.join(TLS_PROFILES)}")
+    if str(merged["instance_protocol"]).upper() not in INSTANCE_PROTOCOLS:
+        raise InputError(f"instance protocol must be one of {', '.join(INSTANCE_PROTOCOLS)}")
+    merged["instance_protocol"] = str(merged["instance_protocol"]).upper()
+    port = merged["instance_port"]
+    if port is not None and not (isinstance(port, int) and 0 < port < 65536):
+        raise InputError(f"instance port {port} is not 1-65535")
+    return merged
+
+
+
+class LoadBalancerOps(ServiceBase):
+    def add_load_balancer(self, name: str, kind: str, options: dict[str, Any]) -> dict[str, object]:
+        problem = name_problem(name, "load balancer")
+        if problem:
+            raise InputError(problem.message, code=problem.code, hint=problem.hint)
+        _, validate = registry.lookup(kind)
+        clean = validate(options)
+        with self.db.transaction() as session:
+            if lb_rows.get(session, name) is not None:
+                raise AlreadyExists(f"a load balancer named {name!r} exists", hint="choose another name")
+            lb = LoadBalancerRow(name=name, kind=kind, options=clean, created_at=self.clock())
+            self._providers.pop(name, None)  # a provider cached under this name knows old options
+            session.add(lb)
+            session.flush()
+            self.provider(lb).start()
+            rows.audit(session, self.clock(), "lb.add", f"lb/{name}", None, kind)
+            return summary(lb)
+
+    def list_load_balancers(self) -> list[dict[str, object]]:
+        with self.db.transaction() as session:
+            return [summary(lb) for lb in lb_rows.all_rows(session)]
+
+    def show_load_balancer(self, name: str) -> dict[str, object]:
+        with self.db.transaction() as session:
+            return summary(self._lb(session, name))
+
+    def remove_load_balancer(self, name: str) -> None:
+        with self.db.transaction() as session:
+            lb = self._lb(session, name)
+            if lb.terminations:
+                ports = sorted({t.lb_port for t in lb.terminations})
+                raise InUse(f"load balancer {name!r} still terminates TLS on port(s) {ports}",
+                            hint=f"disable it first: sslterm disable {name} --lb-port PORT")
+            provider = self.provider(lb)
+            self._providers.pop(name, None)  # a later load balancer of this name gets its own
+            session.delete(lb)
+            rows.audit(session, self.clock(), "lb.remove", f"lb/{name}")
+            session.flush()
+            provider.stop()
+
+    def enable(self, lb_name: str, cert_name: str, *, lb_port: int | None = None, instance_port: int | None = None,
+               instance_protocol: str | None = None, redirect_http: bool | None = None, hsts: bool | None = None,
+               tls_profile: str | None = None, dry_run: bool = False) -> Outcome:
+        """Terminate TLS on ``lb_port`` with ``cert_name`` (added after the listener's other certificates);
+        options left None keep the listener's current value, or the default for a new listener."""
+        with self._changing(f"lb/{lb_name}", commit=not dry_run) as (session, done):
+            lb = self._lb(session, lb_name)
+            cert = rows.get(session, cert_name)
+            if cert is None:
+                raise NotFound(f"no certificate named {cert_name!r}", hint="add it: sslterm cert add NAME ...")
+            port = lb_port or self.provider(lb).default_lb_port
+            settings = merge_settings(lb_rows.listener_settings(lb, port), instance_port=instance_port,
+                                      instance_protocol=instance_protocol, redirect_http=redirect_http, hsts=hsts,
+                                      tls_profile=tls_profile)
+            lb_rows.add_termination(session, lb, cert, port, settings, self.clock())
+            return self._deploy_one(session, lb, done, dry_run=dry_run)
+
+    def disable(self, lb_name: str, *, lb_port: int | None = None, cert_name: str | None = None,
+                dry_run: bool = False) -> Outcome:
+        """Stop terminating TLS on ``lb_port`` (or only drop ``cert_name`` from it)."""
+        with self._changing(f"lb/{lb_name}", commit=not dry_run) as (session, done):
+            lb = self._lb(session, lb_name)
+            port = lb_port or self.provider(lb).default_lb_port
+            gone = [t for t in lb.terminations if t.lb_port == port and cert_name in (None, t.certificate.name)]
+            if not gone:
+                raise NotFound(f"{lb_name} terminates no TLS on port {port}" +
+                               (f" with {cert_name}" if cert_name else ""), hint=f"see: sslterm lb show {lb_name}")
+            for t in gone:
+                lb.terminations.remove(t)
+            return self._deploy_one(session, lb, done, dry_run=dry_run)
+
+    def status(self, lb_name: str | None = None) -> list[CertStatus]:
+        with self.db.transaction() as session:
+            lbs = [self._lb(session, lb_name)] if lb_name else lb_rows.all_rows(session)
+            return [s for lb in lbs for s in status(lb, self.provider(lb), self.clock(), self.prober)]

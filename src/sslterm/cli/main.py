@@ -30,8 +30,12 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _code(exc: Exception) -> str:
-    module = type(exc).__module__
-    if module.startswith("sqlalchemy") or type(exc).__name__ == "ModuleNotFoundError":
+    module, name = type(exc).__module__, type(exc).__name__
+    if module.startswith("sqlalchemy") and "locked" in str(exc):
+        return "store-busy"
+    if module.startswith("sqlalchemy") and name == "IntegrityError":
+        return "store-conflict"
+    if module.startswith("sqlalchemy") or name == "ModuleNotFoundError":
         return "store-unavailable"
     if isinstance(exc, OSError):
         return "os-error"
@@ -42,6 +46,10 @@ def _describe(exc: Exception) -> str:
     """One line, no SQL and no URL (which could hold a password)."""
     if isinstance(exc, OSError):
         return f"{exc.strerror or type(exc).__name__}" + (f": {exc.filename}" if exc.filename else "")
+    if _code(exc) == "store-busy":
+        return "the store is busy: another sslterm command is changing it; try again when it has finished"
+    if _code(exc) == "store-conflict":
+        return "the store changed while this command ran (another sslterm command?); nothing was changed, try again"
     if _code(exc) == "store-unavailable":
         return f"the store cannot be opened ({type(exc).__name__}); check SSLTERM_DATABASE_URL and SSLTERM_HOME"
     return f"unexpected {type(exc).__name__}"

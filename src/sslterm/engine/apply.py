@@ -34,10 +34,11 @@ def probe_targets(provider: Provider, listener: ListenerSpec, only: Collection[s
     if not listener.certificates:
         return []
     default = listener.certificates[0]
-    targets = [ProbeTarget(host, port, None, default.fingerprint, default.name)]
+    by_sni = not provider.capabilities.first_is_default
+    targets = [] if by_sni else [ProbeTarget(host, port, None, default.fingerprint, default.name)]
     holders = Counter(n for c in listener.certificates for n in set(c.sans))  # IP SANs never get SNI: see below
     typed_holders = Counter((n, c.key_type) for c in listener.certificates for n in set(c.sans))
-    for slot in listener.certificates[1:]:
+    for slot in listener.certificates if by_sni else listener.certificates[1:]:
         if only is not None and slot.name not in only:
             continue
         names = [n for n in slot.sans if not _is_ip(n)]  # clients send no SNI for an address

@@ -59,6 +59,9 @@ class Capabilities:
     hot_add: bool = False  # an SNI certificate can be added without a reload
     key_types: tuple[str, ...] = ("RSA", "EC")
     max_certificates_per_listener: int | None = None
+    #: the listener's first certificate answers clients without SNI (not so when attached to an
+    #: operator's configuration, whose own certificate comes first)
+    first_is_default: bool = True
 
 
 @dataclass(frozen=True)

@@ -63,7 +63,8 @@ class HAProxyProvider:
         self.layout = layout
         self.binary = binary
         self.version = version
-        self.capabilities = Capabilities(hot_swap=version.runtime_replace, hot_add=version.runtime_add)
+        self.capabilities = Capabilities(hot_swap=version.runtime_replace, hot_add=version.runtime_add,
+                                         first_is_default=options.mode == "managed")
         admin = Path(options.socket) if options.socket else layout.admin_socket
         self.runtime = RuntimeAPI(admin)
         self.process = Process(binary, layout.config, layout.pid_file, layout.master_socket, layout.admin_socket)
@@ -136,8 +137,13 @@ class HAProxyProvider:
     @translated
     def start(self) -> None:
         """Bring a managed HAProxy up on its current state (plain HTTP when nothing is enabled)."""
-        if self.options.mode != "managed":
-            self.runtime.command("show info")  # attached: the socket must answer
+        if self.options.mode != "managed":  # attached: the socket must answer, the crt-list must exist
+            if "Pid:" not in self.runtime.command("show info"):
+                raise ProviderError(f"{self.options.socket} is not a HAProxy runtime API", code="haproxy-socket")
+            ensure_private_dir(self.layout.root)
+            crt_list = self.layout.crt_list(self.default_lb_port)
+            if not crt_list.exists():
+                write_atomic(crt_list, b"")
             return
         with self._locked():
             current = state.load(self.layout.state)
@@ -213,7 +219,8 @@ class HAProxyProvider:
 
     def _apply_runtime(self, files: FileSet, changes: Mapping[Path, str | None]) -> None:
         appended = {p: (c or "")[len(read_or_none(p) or ""):] for p, c in changes.items() if p.suffix == ".txt"}
-        new_pems = {Path(line.split()[0]) for text in appended.values() for line in text.splitlines() if line}
+        new_pems = {Path(line.split()[0]) for text in appended.values() for line in text.splitlines()
+                    if line and not line.startswith("#")}
         undo = files.apply()  # persist first: a restart serves the same
         swapped: list[Path] = []
         try:
@@ -222,7 +229,7 @@ class HAProxyProvider:
                     self.runtime.replace(path, content or "")
                     swapped.append(path)
             for crt_list, text in appended.items():
-                for line in filter(None, text.splitlines()):
+                for line in (ln for ln in text.splitlines() if ln and not ln.startswith("#")):
                     pem = Path(line.split()[0])
                     self.runtime.add(pem, changes[pem] or "", crt_list, line)
             self.last_path = "runtime"

@@ -162,6 +162,8 @@ class HAProxyProvider:
         ensure_private_dir(self.layout.root)
         with self.layout.lock.open("a") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)  # one change at a time per load balancer
+            for stale in self.layout.root.glob("candidate-*"):  # left by a crash during `haproxy -c`
+                shutil.rmtree(stale, ignore_errors=True)
             yield
 
     def _desired_files(self, current: Sequence[ListenerSpec], wanted: Sequence[ListenerSpec]) -> FileSet:

@@ -77,9 +77,11 @@ def with_bundles(plan: Plan, lb: LoadBalancerRow, vault: KeyVault) -> Plan:
 
 
 def deploy(session: Session, lb: LoadBalancerRow, provider: Provider, vault: KeyVault, now: datetime, *,
-           dry_run: bool, verify_within: float, prober: Prober = probe, cleanup: bool = True,
+           dry_run: bool, verify_within: float, prober: Prober = probe,
            audit: Callable[[str, str, str | None, str], None]) -> Outcome:
-    """Bring ``lb`` to what the store says (the session holds the pending change)."""
+    """Bring ``lb`` to what the store says (the session holds the pending change). Replaced certificates
+    stay staged, so the caller can still put this load balancer back; it calls ``provider.cleanup`` once
+    its transaction has committed."""
     session.flush()
     session.refresh(lb)
     desired = lb_rows.desired_listeners(lb)
@@ -90,7 +92,7 @@ def deploy(session: Session, lb: LoadBalancerRow, provider: Provider, vault: Key
     if dry_run:
         return Outcome(plan, None, previous)
     applier = Applier(provider, verify_within=verify_within, prober=prober)
-    report = applier.apply(with_bundles(plan, lb, vault), cleanup=cleanup)
+    report = applier.apply(with_bundles(plan, lb, vault), cleanup=False)
     for step in report.applied:
         target = f"lb/{lb.name}:{step.lb_port}"
         for verb, name, fingerprint in certificate_changes(step.before, step.after) or [("update", "", None)]:

@@ -38,7 +38,6 @@ SYSTEM_ANCHORS = Path("/etc/ssl/certs/ca-certificates.crt")
 ProviderFactory = Callable[[str, str, dict[str, Any]], Provider]  # (name, kind, options) -> provider
 
 
-
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -153,10 +152,11 @@ class ServiceBase:
         """Deploy to each load balancer in turn (once each), recording it in ``done`` so that the
         command's failure puts it back."""
         for lb_name in dict.fromkeys(lb_names):
-            done.append((lb_name, self._deploy(session, self._lb(session, lb_name), dry_run=False)))
+            self._deploy_one(session, self._lb(session, lb_name), done, dry_run=False)
 
     def _deploy_one(self, session: Session, lb: LoadBalancerRow, done: list[tuple[str, Outcome]], *,
                     dry_run: bool) -> Outcome:
+        """Deploy ``lb`` and, unless it was a dry run, record it for the command's put-back."""
         outcome = self._deploy(session, lb, dry_run=dry_run)
         if not dry_run:
             done.append((lb.name, outcome))
@@ -167,4 +167,4 @@ class ServiceBase:
             rows.audit(session, self.clock(), action, target, fingerprint, detail)
 
         return deploy(session, lb, self.provider(lb), self.vault, self.clock(), dry_run=dry_run,
-                      verify_within=self.verify_within, prober=self.prober, cleanup=False, audit=audit)
+                      verify_within=self.verify_within, prober=self.prober, audit=audit)

@@ -20,7 +20,7 @@ from sslterm.errors import UnsafePlan
 from sslterm.providers.base import Provider
 from sslterm.store import loadbalancers as lb_rows
 from sslterm.store.certificates import load_bundle
-from sslterm.store.schema import LoadBalancerRow
+from sslterm.store.schema import CertificateRow, LoadBalancerRow
 from sslterm.store.secrets import KeyVault
 
 
@@ -56,9 +56,14 @@ class CertStatus:
         return {**vars(self), "state": self.state}
 
 
+def certificates_of(lb: LoadBalancerRow) -> dict[str, CertificateRow]:
+    """The certificate rows ``lb`` serves, by name."""
+    return {t.certificate.name: t.certificate for t in lb.terminations}
+
+
 def check_expiry(plan: Plan, lb: LoadBalancerRow, now: datetime) -> None:
     """Refuse to put an expired certificate live (removing one is always allowed)."""
-    by_name = {t.certificate.name: t.certificate for t in lb.terminations}
+    by_name = certificates_of(lb)
     for step in plan.uploads():
         row = by_name[step.slot.name] if step.slot else None
         if row is not None and row.not_after <= now:
@@ -68,7 +73,7 @@ def check_expiry(plan: Plan, lb: LoadBalancerRow, now: datetime) -> None:
 
 def with_bundles(plan: Plan, lb: LoadBalancerRow, vault: KeyVault) -> Plan:
     """Unseal the keys of the certificates the plan uploads, and of no other."""
-    by_name = {t.certificate.name: t.certificate for t in lb.terminations}
+    by_name = certificates_of(lb)
     steps = tuple(
         replace(s, slot=replace(s.slot, bundle=load_bundle(by_name[s.slot.name], vault))) if s.slot else s
         for s in plan.steps
@@ -110,13 +115,14 @@ def restore(lb: str, provider: Provider, previous: tuple[ListenerSpec, ...], *, 
 def status(lb: LoadBalancerRow, provider: Provider, now: datetime, prober: Prober = probe) -> list[CertStatus]:
     desired = lb_rows.desired_listeners(lb)
     observed = {x.lb_port: x for x in provider.observe()}
+    rows_by_name = certificates_of(lb)
     out = []
     for listener in desired:
         configured = {c.name: c.fingerprint for c in observed[listener.lb_port].certificates} \
             if listener.lb_port in observed else {}
         served: dict[str, Served] = {s.target.certificate: s for s in map(prober, probe_targets(provider, listener))}
         for slot in listener.certificates:
-            row = next(t.certificate for t in lb.terminations if t.certificate.name == slot.name)
+            row = rows_by_name[slot.name]
             seen = served.get(slot.name)
             out.append(CertStatus(lb.name, listener.lb_port, slot.name, slot.fingerprint, configured.get(slot.name),
                                   seen.fingerprint if seen else None, (row.not_after - now).days,

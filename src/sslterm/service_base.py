@@ -31,7 +31,7 @@ from sslterm.settings import Settings
 from sslterm.store import certificates as rows
 from sslterm.store import loadbalancers as lb_rows
 from sslterm.store.db import Database, open_engine
-from sslterm.store.schema import LoadBalancerRow
+from sslterm.store.schema import CertificateRow, LoadBalancerRow
 from sslterm.store.secrets import KeyVault, vault_from
 
 SYSTEM_ANCHORS = Path("/etc/ssl/certs/ca-certificates.crt")
@@ -98,6 +98,13 @@ class ServiceBase:
                 self._providers[lb.name] = factory(lb.name, lb.options, self.settings.home / "lb" / lb.name,
                                                    {"haproxy_binary": self.settings.haproxy_binary})
         return self._providers[lb.name]
+
+    def _cert(self, session: Session, name: str) -> CertificateRow:
+        row = rows.get(session, name)
+        if row is None:
+            raise NotFound(f"no certificate named {name!r}",
+                           hint="see: sslterm cert list; add one with: sslterm cert add NAME ...")
+        return row
 
     def _lb(self, session: Session, name: str) -> LoadBalancerRow:
         lb = lb_rows.get(session, name)

@@ -20,7 +20,6 @@ from sslterm.errors import (
     CertificateError,
     InputError,
     InUse,
-    NotFound,
 )
 from sslterm.files import read_limited, write_atomic
 from sslterm.service_base import ServiceBase
@@ -51,7 +50,6 @@ class ImportReport:
     added: list[str] = field(default_factory=list)
     warnings: Counter[str] = field(default_factory=Counter)  # warning code -> bundles that had it
     refused: list[Refused] = field(default_factory=list)
-
 
 
 class CertificateOps(ServiceBase):
@@ -136,16 +134,12 @@ class CertificateOps(ServiceBase):
 
     def show_certificate(self, name: str) -> CertSummary:
         with self.db.transaction() as session:
-            row = rows.get(session, name)
-            if row is None:
-                raise NotFound(f"no certificate named {name!r}", hint="see: sslterm cert list")
+            row = self._cert(session, name)
             return rows.to_summary(row)
 
     def remove_certificate(self, name: str) -> CertSummary:
         with self.db.transaction() as session:
-            row = rows.get(session, name)
-            if row is None:
-                raise NotFound(f"no certificate named {name!r}", hint="see: sslterm cert list")
+            row = self._cert(session, name)
             summary = rows.to_summary(row)
             if summary.attached_to:
                 raise InUse(f"certificate {name!r} is served by: {', '.join(summary.attached_to)}",

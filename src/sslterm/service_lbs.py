@@ -85,9 +85,7 @@ class LoadBalancerOps(ServiceBase):
         options left None keep the listener's current value, or the default for a new listener."""
         with self._changing(f"lb/{lb_name}", commit=not dry_run) as (session, done):
             lb = self._lb(session, lb_name)
-            cert = rows.get(session, cert_name)
-            if cert is None:
-                raise NotFound(f"no certificate named {cert_name!r}", hint="add it: sslterm cert add NAME ...")
+            cert = self._cert(session, cert_name)
             port = lb_port or self.provider(lb).default_lb_port
             settings = merge_settings(lb_rows.listener_settings(lb, port), instance_port=instance_port,
                                       instance_protocol=instance_protocol, redirect_http=redirect_http, hsts=hsts,

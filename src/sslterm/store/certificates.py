@@ -8,14 +8,18 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm.attributes import flag_modified
 
 from sslterm.certs.bundle import Bundle, CertSummary, ChainEntry, summarize
 from sslterm.store.schema import AuditRow, CertificateRow, TerminationRow
 from sslterm.store.secrets import KeyVault
 
 
-def get(session: Session, name: str) -> CertificateRow | None:
-    return session.scalars(select(CertificateRow).where(CertificateRow.name == name)).one_or_none()
+def get(session: Session, name: str, *, for_update: bool = False) -> CertificateRow | None:
+    """``for_update``: the row is locked until the transaction ends (PostgreSQL; SQLite's writing
+    transactions hold the whole store's write lock already)."""
+    query = select(CertificateRow).where(CertificateRow.name == name)
+    return session.scalars(query.with_for_update() if for_update else query).one_or_none()
 
 
 def names(session: Session) -> list[str]:
@@ -59,11 +63,14 @@ def _columns(summary: CertSummary, bundle: Bundle, vault: KeyVault, now: datetim
 
 def put(session: Session, name: str, bundle: Bundle, vault: KeyVault, now: datetime,
         existing: CertificateRow | None = None) -> CertificateRow:
-    """Insert a new row, or overwrite ``existing`` in place (its terminations stay attached)."""
+    """Insert a new row, or overwrite ``existing`` in place (its terminations stay attached). Every column
+    is written, changed or not, so a row always holds one bundle whole (certificate and sealed key)."""
     summary = summarize(name, bundle.leaf, bundle.chain)
     row = existing or CertificateRow(name=name, created_at=now)
     for column, value in _columns(summary, bundle, vault, now).items():
         setattr(row, column, value)
+        if existing is not None:
+            flag_modified(row, column)
     if existing is None:
         session.add(row)
     return row

@@ -84,7 +84,7 @@ class CertificateOps(ServiceBase):
         maybe_stored = stored is None or name.lower() in stored
         if maybe_stored and new_rows is not None:
             new_rows.write(session)  # the row asked for may be one this import queued
-        existing = rows.get(session, name) if maybe_stored and name_problem(name) is None else None
+        existing = rows.get(session, name, for_update=True) if maybe_stored and name_problem(name) is None else None
         bundle, warnings_ = self._validate(name, inp, now, taken=existing is not None and not replace)
         if stored is not None:
             stored.add(name.lower())
@@ -129,11 +129,11 @@ class CertificateOps(ServiceBase):
         return report
 
     def list_certificates(self) -> list[CertSummary]:
-        with self.db.transaction() as session:
+        with self.db.transaction(write=False) as session:
             return [rows.to_summary(row) for row in rows.all_rows(session)]
 
     def show_certificate(self, name: str) -> CertSummary:
-        with self.db.transaction() as session:
+        with self.db.transaction(write=False) as session:
             row = self._cert(session, name)
             return rows.to_summary(row)
 
@@ -153,7 +153,7 @@ class CertificateOps(ServiceBase):
         return [s for s in self.list_certificates() if s.days_left(now) < days]
 
     def audit_log(self, limit: int = 50) -> list[AuditRow]:
-        with self.db.transaction() as session:
+        with self.db.transaction(write=False) as session:
             return rows.audit_entries(session, limit)
 
     def decrypt_key(self, key_file: Path, passphrase: bytes, out: Path, *, force: bool = False) -> None:

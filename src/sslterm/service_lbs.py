@@ -57,11 +57,11 @@ class LoadBalancerOps(ServiceBase):
             return summary(lb)
 
     def list_load_balancers(self) -> list[dict[str, object]]:
-        with self.db.transaction() as session:
+        with self.db.transaction(write=False) as session:
             return [summary(lb) for lb in lb_rows.all_rows(session)]
 
     def show_load_balancer(self, name: str) -> dict[str, object]:
-        with self.db.transaction() as session:
+        with self.db.transaction(write=False) as session:
             return summary(self._lb(session, name))
 
     def remove_load_balancer(self, name: str) -> None:
@@ -108,6 +108,6 @@ class LoadBalancerOps(ServiceBase):
             return self._deploy_one(session, lb, done, dry_run=dry_run)
 
     def status(self, lb_name: str | None = None) -> list[CertStatus]:
-        with self.db.transaction() as session:
+        with self.db.transaction(write=False) as session:
             lbs = [self._lb(session, lb_name)] if lb_name else lb_rows.all_rows(session)
             return [s for lb in lbs for s in status(lb, self.provider(lb), self.clock(), self.prober)]

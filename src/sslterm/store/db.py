@@ -23,7 +23,7 @@ WRITE = "sslterm_write"
 def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
     # sqlite3 would start transactions lazily, at the first write, so a command's reads would see the store
     # before a concurrent command's commit and its writes then overwrite it; SQLAlchemy emits BEGIN instead
-    dbapi_connection.isolation_level = None  # type: ignore[attr-defined]
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")

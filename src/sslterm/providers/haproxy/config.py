@@ -1,19 +1,24 @@
 """Render a managed HAProxy configuration and its crt-lists from the desired listeners.
 
-Pure: no file is touched here. Every value that reaches the text was validated before (names, hosts,
-ports, paths), so nothing here can inject a line.
+Pure: no file is touched here. Every value was parsed before (options when the load balancer was added,
+listeners by the service), and the renderer checks each one against its grammar again before it writes
+a character (``_check``): it is the last gate before text HAProxy parses, and a damaged state.json or a
+direct caller could still hand it anything. A value that fails raises ``InputError``; nothing is rendered.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sslterm.engine.model import ListenerSpec
+from sslterm import grammar
+from sslterm.certs.names import name_problem
+from sslterm.engine.model import INSTANCE_PROTOCOLS, TLS_PROFILES, ListenerSpec
+from sslterm.errors import InputError
+from sslterm.grammar import Endpoint
 from sslterm.providers.haproxy.layout import Layout
-from sslterm.providers.haproxy.options import Endpoint, HAProxyOptions
+from sslterm.providers.haproxy.options import HAProxyOptions
 from sslterm.providers.haproxy.profiles import bind_options
 from sslterm.providers.haproxy.version import Version
 
@@ -26,13 +31,13 @@ class Rendered:
     crt_lists: dict[Path, str] = field(default_factory=dict)
 
 
-_SNI_FILTER = re.compile(r"(?=.*[A-Za-z*])[A-Za-z0-9*][A-Za-z0-9.*-]*")  # DNS names, never bare IPs
-
-
 def crt_list_line(certs_dir: str, name: str, sans: Sequence[str]) -> str:
-    """Explicit SNI filters from the certificate's DNS names, so a runtime swap never moves names."""
-    filters = [s for s in sans if _SNI_FILTER.fullmatch(s)]
-    return " ".join([f"{certs_dir}/{name}.pem", *filters])
+    """Explicit SNI filters from the certificate's DNS names, so a runtime swap never moves names. A SAN
+    comes from a certificate and may hold anything (spaces, newlines, '#', '!'): only names of the SNI
+    grammar become filters, the others (IP addresses too: clients send no SNI for them) are left out."""
+    _check_name(name)
+    filters = [s for s in sans if grammar.is_sni_name(s)]
+    return " ".join([f"{grammar.parse_path(certs_dir, 'certificate directory')}/{name}.pem", *filters])
 
 
 def crt_list(layout: Layout, listener: ListenerSpec) -> str:
@@ -44,6 +49,9 @@ def crt_list(layout: Layout, listener: ListenerSpec) -> str:
 
 def render(options: HAProxyOptions, listeners: Sequence[ListenerSpec], layout: Layout,
            version: Version) -> Rendered:
+    """The configuration (managed mode) and one crt-list per listener; ``InputError`` when any value
+    is outside its grammar."""
+    _check(options, listeners, layout)
     lists = {layout.crt_list(lst.lb_port): crt_list(layout, lst) for lst in listeners}
     if options.mode == "attached":
         return Rendered(None, lists)
@@ -111,3 +119,55 @@ def _backend(name: str, backends: Sequence[Endpoint], port: int | None, protocol
     for i, backend in enumerate(backends):
         out.append(f"    server s{i} {backend.with_port(port or backend.port or 80)}{tls}")
     return [*out, ""]
+
+
+# -- the last gate: every interpolated value against its grammar ---------------------------------------
+def _check(options: HAProxyOptions, listeners: Sequence[ListenerSpec], layout: Layout) -> None:
+    """Every value ``render`` interpolates, against its grammar; the first one outside it is refused.
+    SANs are not checked here: they come from certificates, and ``crt_list_line`` keeps only SNI names."""
+    grammar.parse_path(str(layout.root), "the load balancer's directory")
+    grammar.parse_path(options.backend_ca, "--backend-ca")
+    for what, endpoint, any_host in (("--bind", options.bind, True), ("--http-bind", options.http_bind, True),
+                                     *(("--backend", b, False) for b in options.backends)):
+        if endpoint is not None:
+            _check_endpoint(endpoint, what, any_host=any_host)
+    for listener in listeners:
+        _check_listener(listener)
+
+
+def _check_endpoint(endpoint: Endpoint, what: str, *, any_host: bool) -> None:
+    """It must read back as itself: a host or port outside the grammar cannot (``str`` then parse)."""
+    if grammar.parse_endpoint(str(endpoint), what, any_host=any_host, allow_zone=False) != endpoint:
+        raise InputError(f"{what}: {grammar.shown(str(endpoint))} is not an address", code="invalid-address",
+                         hint=grammar.ADDRESS_HINT)
+
+
+def _check_listener(listener: ListenerSpec) -> None:
+    _check_port(listener.lb_port, "--lb-port")
+    if listener.instance_port is not None:
+        _check_port(listener.instance_port, "--instance-port")
+    _check_choice(listener.instance_protocol, INSTANCE_PROTOCOLS, "--instance-protocol")
+    _check_choice(listener.tls_profile, TLS_PROFILES, "--tls-profile")
+    for slot in listener.certificates:
+        _check_name(slot.name)
+
+
+def _check_port(value: object, what: str) -> None:
+    """An int 1-65535 (a string of digits is not rendered as given: it is refused here)."""
+    if grammar.parse_port(value, what) != value:
+        raise InputError(f"{what}: {grammar.shown(value)} is not a port (1-65535)", code="invalid-address")
+
+
+def _check_choice(value: object, choices: Sequence[str], what: str) -> None:
+    """One of a fixed set (``tls_profile`` picks bind keywords, ``instance_protocol`` the server line)."""
+    if value not in choices:
+        raise InputError(f"{what}: {grammar.shown(value)} is not one of {', '.join(choices)}", code="usage")
+
+
+def _check_name(name: object) -> None:
+    """A certificate name becomes a file name on a crt-list line: the name grammar of ``certs.names``."""
+    if not isinstance(name, str):
+        raise InputError(f"certificate name {grammar.shown(name)} is not allowed", code="invalid-name")
+    problem = name_problem(name)
+    if problem is not None:
+        raise InputError(problem.message, code=problem.code, hint=problem.hint)

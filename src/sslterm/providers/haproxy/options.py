@@ -1,62 +1,34 @@
-"""Options of a HAProxy load balancer (`sslterm lb add NAME --kind haproxy ...`), validated before
-they reach a configuration file."""
+"""Options of a HAProxy load balancer (`sslterm lb add NAME --kind haproxy ...`), parsed against the strict
+grammars of ``sslterm.grammar`` before anything is created, so no value can add a line to haproxy.cfg."""
 
 from __future__ import annotations
 
-import ipaddress
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from sslterm import grammar
 from sslterm.errors import InputError
+from sslterm.grammar import Endpoint
 
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-_HOSTNAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*")
-_SAFE_PATH = re.compile(r"/[A-Za-z0-9._/-]+")
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    host: str
-    port: int | None
-
-    def __str__(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{host}:{self.port}" if self.port is not None else host
-
-    def with_port(self, port: int) -> str:
-        return str(Endpoint(self.host, port))
+__all__ = ["Endpoint", "HAProxyOptions", "parse_endpoint"]
 
 
-def parse_endpoint(text: str, what: str, *, need_port: bool = False) -> Endpoint:
-    """``host[:port]``, ``[v6]:port``; hosts are IP literals or DNS names, nothing else."""
-    host, port_text = text, None
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        port_text = rest[1:] if rest.startswith(":") else None
-    elif text.count(":") == 1:
-        host, port_text = text.split(":")
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        if not _HOSTNAME.fullmatch(host):
-            raise InputError(f"{what}: {text!r} is not a host[:port]", code="invalid-address") from None
-    port = None
-    if port_text is not None:
-        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-            raise InputError(f"{what}: port {port_text!r} is not 1-65535", code="invalid-address")
-        port = int(port_text)
-    if need_port and port is None:
-        raise InputError(f"{what}: {text!r} needs a port", code="invalid-address")
-    return Endpoint(host, port)
+def parse_endpoint(text: object, what: str, *, need_port: bool = False, any_host: bool = False) -> Endpoint:
+    """An address as HAProxy takes it (``sslterm.grammar``), without an IPv6 zone: HAProxy 2.6 cannot
+    resolve ``fe80::1%eth0`` (``haproxy -c``: "could not resolve address"), so it is refused up front."""
+    return grammar.parse_endpoint(text, what, need_port=need_port, any_host=any_host, allow_zone=False)
 
 
-def _safe_path(value: str, what: str) -> str:
-    if not _SAFE_PATH.fullmatch(value):
-        raise InputError(f"{what}: {value!r} must be an absolute path of letters, digits, '._/-'",
-                         code="invalid-path")
-    return value
+def _bind(text: object, what: str, *, need_port: bool = False) -> Endpoint:
+    """A bind address: also ``:PORT`` or a bare ``PORT``, every address on that port (``bind :443``)."""
+    return parse_endpoint(text, what, need_port=need_port, any_host=True)
+
+
+def _backends(raw: object) -> tuple[Endpoint, ...]:
+    """Each ``--backend``; a lone string is one backend (not a list of its characters)."""
+    items: tuple[object, ...] = tuple(raw) if isinstance(raw, list | tuple) else (raw,) if raw else ()
+    return tuple(parse_endpoint(b, "--backend") for b in items)
 
 
 _MANAGED_ONLY = ("http_bind", "backends", "backend_ca")
@@ -86,21 +58,21 @@ class HAProxyOptions:
         if mode == "attached":
             if not raw.get("socket"):
                 raise InputError("attached mode needs --socket (the runtime API socket, level admin)")
-            return cls(mode, config=_safe_path(str(raw["config"]), "--config"),
-                       socket=_safe_path(str(raw["socket"]), "--socket"),
-                       master_socket=_safe_path(str(raw["master_socket"]), "--master-socket")
+            return cls(mode, config=grammar.parse_path(raw["config"], "--config"),
+                       socket=grammar.parse_path(raw["socket"], "--socket"),
+                       master_socket=grammar.parse_path(raw["master_socket"], "--master-socket")
                        if raw.get("master_socket") else None,
-                       bind=parse_endpoint(str(raw["bind"]), "--bind") if raw.get("bind") else None)
-        backends = tuple(parse_endpoint(str(b), "--backend") for b in raw.get("backends") or ())
+                       bind=_bind(raw["bind"], "--bind") if raw.get("bind") else None)
+        backends = _backends(raw.get("backends"))
         if not backends:
             raise InputError("a managed HAProxy needs at least one --backend HOST:PORT")
         return cls(
             mode,
-            bind=parse_endpoint(str(raw.get("bind") or "0.0.0.0:443"), "--bind"),
-            http_bind=parse_endpoint(str(raw["http_bind"]), "--http-bind", need_port=True)
+            bind=_bind(raw.get("bind") or "0.0.0.0:443", "--bind"),
+            http_bind=_bind(raw["http_bind"], "--http-bind", need_port=True)
             if raw.get("http_bind") else None,
             backends=backends,
-            backend_ca=_safe_path(str(raw.get("backend_ca") or cls.backend_ca), "--backend-ca"),
+            backend_ca=grammar.parse_path(raw.get("backend_ca") or cls.backend_ca, "--backend-ca"),
         )
 
     def as_mapping(self) -> dict[str, Any]:

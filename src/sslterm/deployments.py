@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from sslterm.certs.names import dns_names
 from sslterm.engine.apply import Applier, Prober, Report, probe_targets
 from sslterm.engine.model import ListenerSpec, Served
 from sslterm.engine.plan import Plan, certificate_changes, compute
@@ -41,24 +42,56 @@ class CertStatus:
     served: str | None  # what a handshake returned
     days_left: int | None
     error: str | None = None
+    expected_chain: tuple[str, ...] = ()  # the stored chain, issuer of the leaf first
+    served_chain: tuple[str, ...] | None = None  # what the handshake sent after the leaf
+    down: bool = False  # the load balancer itself is not running
 
     @property
     def state(self) -> str:
-        if self.error and self.served is None:
-            return "unreachable"
+        """``down`` (the load balancer is not running), ``drift`` (configured with another certificate than
+        the store says), ``unreachable`` (no handshake), ``not-served`` (another leaf is served),
+        ``wrong-chain`` (the right leaf with another chain: clients may fail to verify it), or ``ok``."""
+        if self.down:
+            return "down"
         if self.expected != self.configured:
             return "drift"
+        if self.served is None:
+            return "unreachable"
         if self.served != self.expected:
             return "not-served"
+        if self.served_chain != self.expected_chain:
+            return "wrong-chain"
         return "ok"
 
     def as_json(self) -> dict[str, object]:
-        return {**vars(self), "state": self.state}
+        data = {**vars(self), "state": self.state}
+        data.pop("down")
+        data["expected_chain"], data["served_chain"] = list(self.expected_chain), (
+            list(self.served_chain) if self.served_chain is not None else None)
+        return data
 
 
 def certificates_of(lb: LoadBalancerRow) -> dict[str, CertificateRow]:
     """The certificate rows ``lb`` serves, by name."""
     return {t.certificate.name: t.certificate for t in lb.terminations}
+
+
+def needs_default(lb: LoadBalancerRow, cert: CertificateRow, lb_port: int, provider: Provider) -> bool:
+    """A certificate with no DNS name can be reached only without SNI: it must be its listener's default.
+    Refused where it cannot be: another such certificate is the default already, or the load balancer's
+    default is not sslterm's (attached to an operator's configuration)."""
+    if dns_names(cert.sans):
+        return False
+    hint = "give it a DNS name (a SAN), or serve it on another --lb-port"
+    if not provider.capabilities.first_is_default:
+        raise UnsafePlan(f"{cert.name} has no DNS name, so only a default certificate could serve it, and "
+                         f"{lb.name}'s default certificate is not sslterm's", code="no-dns-name", hint=hint)
+    others = [t.certificate.name for t in lb.terminations if t.lb_port == lb_port and t.certificate.id != cert.id
+              and not dns_names(t.certificate.sans)]
+    if others:
+        raise UnsafePlan(f"{cert.name} has no DNS name, and neither has {others[0]}, the default certificate of "
+                         f"port {lb_port}: a listener can serve one such certificate", code="no-dns-name", hint=hint)
+    return True
 
 
 def check_expiry(plan: Plan, lb: LoadBalancerRow, now: datetime) -> None:
@@ -91,6 +124,9 @@ def deploy(session: Session, lb: LoadBalancerRow, provider: Provider, vault: Key
     session.refresh(lb)
     desired = lb_rows.desired_listeners(lb)
     provider.check(desired)
+    if not dry_run and not provider.alive():  # converge: a managed HAProxy that died is started again
+        provider.start()
+        audit("lb.restart", f"lb/{lb.name}", None, "was down; started again on its last configuration")
     previous = provider.observe()
     plan = compute(lb.name, previous, desired)
     check_expiry(plan, lb, now)
@@ -115,18 +151,21 @@ def restore(lb: str, provider: Provider, previous: tuple[ListenerSpec, ...], *, 
 def status(lb: LoadBalancerRow, provider: Provider, now: datetime, prober: Prober = probe) -> list[CertStatus]:
     desired = lb_rows.desired_listeners(lb)
     observed = {x.lb_port: x for x in provider.observe()}
+    down = bool(desired) and not provider.alive()
     rows_by_name = certificates_of(lb)
     out = []
     for listener in desired:
         configured = {c.name: c.fingerprint for c in observed[listener.lb_port].certificates} \
             if listener.lb_port in observed else {}
-        served: dict[str, Served] = {s.target.certificate: s for s in map(prober, probe_targets(provider, listener))}
+        targets = [] if down else probe_targets(provider, listener)
+        served: dict[str, Served] = {s.target.certificate: s for s in map(prober, targets)}
         for slot in listener.certificates:
-            row = rows_by_name[slot.name]
             seen = served.get(slot.name)
+            error = ("the load balancer is not running; sslterm enable (or apply) starts it again" if down
+                     else seen.error if seen else "no DNS name only it carries: it cannot be probed by SNI")
             out.append(CertStatus(lb.name, listener.lb_port, slot.name, slot.fingerprint, configured.get(slot.name),
-                                  seen.fingerprint if seen else None, (row.not_after - now).days,
-                                  seen.error if seen else "no DNS name to probe it by"))
+                                  seen.fingerprint if seen else None, (rows_by_name[slot.name].not_after - now).days,
+                                  error, slot.chain, seen.chain if seen and seen.fingerprint else None, down))
     return out
 
 

@@ -24,6 +24,7 @@ from sslterm.errors import (
 from sslterm.files import read_limited, write_atomic
 from sslterm.service_base import ServiceBase
 from sslterm.store import certificates as rows
+from sslterm.store.loadbalancers import slot_of
 from sslterm.store.schema import AuditRow
 
 IMPORT_FLUSH_EVERY = 100  # import_bundles writes rows in batches of this many bundles
@@ -53,10 +54,11 @@ class ImportReport:
 
 
 class CertificateOps(ServiceBase):
-    def _validate(self, name: str, inp: BundleInput, now: datetime, *,
+    def _validate(self, name: str, inp: BundleInput, now: datetime, known: rows.KnownIntermediates, *,
                   taken: bool = False) -> tuple[Bundle, tuple[Finding, ...]]:
-        """Every finding at once (name, existence, bundle); the bundle only when there is no error."""
-        result = validate_bundle(inp, now=now, anchors=self.anchors, warn_days=self.warn_days)
+        """Every finding at once (name, existence, bundle); the bundle only when there is no error. A chain
+        given without its intermediates is completed from the store's (``chain-completed``)."""
+        result = validate_bundle(inp, now=now, anchors=self.anchors, warn_days=self.warn_days, issuers=known)
         problem = name_problem(name)
         findings = ((problem,) if problem else ()) + result.findings
         if taken:
@@ -69,12 +71,13 @@ class CertificateOps(ServiceBase):
     def add_certificate(self, name: str, inp: BundleInput, *, replace: bool = False) -> Added:
         with self._changing(f"certificate/{name}") as (session, done):
             pending: list[str] = []
-            added = self._add(session, name, inp, replace, pending)
+            added = self._add(session, name, inp, replace, pending, rows.KnownIntermediates(session))
             self._redeploy(session, pending, done)
             return added
 
     def _add(self, session: Session, name: str, inp: BundleInput, replace: bool, pending: list[str],
-             stored: set[str] | None = None, new_rows: rows.NewRows | None = None) -> Added:
+             known: rows.KnownIntermediates, stored: set[str] | None = None,
+             new_rows: rows.NewRows | None = None) -> Added:
         """Store one bundle; the load balancers that must now serve it are appended to ``pending``.
 
         For imports: ``stored`` holds the stored names, lower-cased (fetched once); a name not in it
@@ -85,7 +88,8 @@ class CertificateOps(ServiceBase):
         if maybe_stored and new_rows is not None:
             new_rows.write(session)  # the row asked for may be one this import queued
         existing = rows.get(session, name, for_update=True) if maybe_stored and name_problem(name) is None else None
-        bundle, warnings_ = self._validate(name, inp, now, taken=existing is not None and not replace)
+        bundle, warnings_ = self._validate(name, inp, now, known, taken=existing is not None and not replace)
+        known.add(bundle.chain)
         if stored is not None:
             stored.add(name.lower())
         if existing is None and new_rows is not None:
@@ -93,11 +97,13 @@ class CertificateOps(ServiceBase):
             new_rows.audit(now, "cert.add", f"certificate/{name}", summary.fingerprint_sha256, "")
             return Added(summary, warnings_)
         previous = existing.fingerprint if existing is not None else None
+        served_before = slot_of(existing).served_id if existing is not None else None
         row = rows.put(session, name, bundle, self.vault, now, existing)
         rows.audit(session, now, "cert.replace" if previous else "cert.add", f"certificate/{name}",
                    row.fingerprint, f"replaced {previous}" if previous else "")
         summary = rows.to_summary(row)
-        redeployed = summary.attached_to if previous != row.fingerprint else ()
+        # what clients are sent changed (the leaf, or the same leaf with another chain): redeploy it
+        redeployed = summary.attached_to if served_before != slot_of(row).served_id else ()
         pending.extend(redeployed)
         return Added(summary, warnings_, previous, redeployed)
 
@@ -110,10 +116,11 @@ class CertificateOps(ServiceBase):
         with self._changing("import") as (session, done):
             stored = {stored_name.lower() for stored_name in rows.names(session)}
             new_rows = rows.NewRows()
+            known = rows.KnownIntermediates(session)
             pending: list[str] = []
             for count, (name, read) in enumerate(items, 1):
                 try:
-                    added = self._add(session, name, read(), replace, pending, stored, new_rows)
+                    added = self._add(session, name, read(), replace, pending, known, stored, new_rows)
                     report.added.append(name)
                     report.warnings.update({w.code for w in added.warnings})
                 except CertificateError as exc:

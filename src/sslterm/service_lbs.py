@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Sequence
 from typing import Any
 
+from sqlalchemy.orm import Session
+
+from sslterm import ports
 from sslterm.certs.names import name_problem
-from sslterm.deployments import CertStatus, Outcome, status, summary
+from sslterm.deployments import CertStatus, Outcome, needs_default, status, summary
 from sslterm.engine.model import INSTANCE_PROTOCOLS, TLS_PROFILES
 from sslterm.errors import (
     AlreadyExists,
     InputError,
     InUse,
     NotFound,
+    SSLTermError,
 )
+from sslterm.ports import LocalEndpoint
 from sslterm.providers import registry
+from sslterm.providers.base import Provider
 from sslterm.service_base import ServiceBase
 from sslterm.store import certificates as rows
 from sslterm.store import loadbalancers as lb_rows
@@ -40,21 +48,55 @@ def merge_settings(current: dict[str, object] | None, **given: object) -> dict[s
 
 class LoadBalancerOps(ServiceBase):
     def add_load_balancer(self, name: str, kind: str, options: dict[str, Any]) -> dict[str, object]:
+        """Register and start a load balancer. Refused (``port-taken``, ``port-in-use``) when it would listen
+        where another one or another program does; a refusal or a failed start leaves nothing behind: no
+        row, no directory, no process."""
         problem = name_problem(name, "load balancer")
         if problem:
             raise InputError(problem.message, code=problem.code, hint=problem.hint)
         _, validate = registry.lookup(kind)
         clean = validate(options)
-        with self.db.transaction() as session:
-            if lb_rows.get(session, name) is not None:
-                raise AlreadyExists(f"a load balancer named {name!r} exists", hint="choose another name")
-            lb = LoadBalancerRow(name=name, kind=kind, options=clean, created_at=self.clock())
-            self._providers.pop(name, None)  # a provider cached under this name knows old options
-            session.add(lb)
-            session.flush()
-            self.provider(lb).start()
-            rows.audit(session, self.clock(), "lb.add", f"lb/{name}", None, kind)
-            return summary(lb)
+        started: Provider | None = None
+        try:
+            with self.db.transaction() as session:
+                if lb_rows.get(session, name) is not None:
+                    raise AlreadyExists(f"a load balancer named {name!r} exists", hint="choose another name")
+                lb = LoadBalancerRow(name=name, kind=kind, options=clean, created_at=self.clock())
+                self._providers.pop(name, None)  # a provider cached under this name knows old options
+                session.add(lb)
+                session.flush()
+                provider = self.provider(lb)
+                self._refuse_port_clash(session, name, self._endpoints(lb), hint="choose another --bind or "
+                                        "--http-bind (HOST:PORT)")
+                started = provider
+                provider.start()
+                rows.audit(session, self.clock(), "lb.add", f"lb/{name}", None, kind)
+                added = summary(lb)
+        except BaseException:
+            self._providers.pop(name, None)
+            if started is not None:  # its files, sockets and process; the transaction takes the row back
+                with contextlib.suppress(SSLTermError):
+                    started.stop()
+            raise
+        return added
+
+    def _endpoints(self, lb: LoadBalancerRow) -> tuple[LocalEndpoint, ...]:
+        """Where ``lb`` listens, or will: its plain HTTP bind, its default lb port and every port it serves."""
+        provider = self.provider(lb)
+        return provider.local_endpoints({provider.default_lb_port, *(t.lb_port for t in lb.terminations)})
+
+    def _refuse_port_clash(self, session: Session, name: str, wanted: Sequence[LocalEndpoint], *,
+                           hint: str) -> None:
+        """``port-taken`` when another load balancer in the store uses one of ``wanted``, else ``port-in-use``
+        when something on this machine listens there (the caller passes only endpoints ``name`` does not
+        listen on yet, so its own HAProxy never counts)."""
+        others: dict[str, tuple[LocalEndpoint, ...]] = {}
+        for lb in lb_rows.all_rows(session):
+            if lb.name != name:  # one whose provider cannot be built: the local check still sees its sockets
+                with contextlib.suppress(SSLTermError):
+                    others[lb.name] = self._endpoints(lb)
+        ports.refuse_taken(name, wanted, others, hint=hint)
+        ports.refuse_in_use(name, wanted, hint=hint)
 
     def list_load_balancers(self) -> list[dict[str, object]]:
         with self.db.transaction(write=False) as session:
@@ -76,7 +118,8 @@ class LoadBalancerOps(ServiceBase):
             session.delete(lb)
             rows.audit(session, self.clock(), "lb.remove", f"lb/{name}")
             session.flush()
-            provider.stop()
+            provider.stop(keep_files=True)  # a failure to stop keeps the row; a failed commit can restart it
+        provider.stop()  # the store has forgotten it: now its files go
 
     def enable(self, lb_name: str, cert_name: str, *, lb_port: int | None = None, instance_port: int | None = None,
                instance_protocol: str | None = None, redirect_http: bool | None = None, hsts: bool | None = None,
@@ -86,11 +129,16 @@ class LoadBalancerOps(ServiceBase):
         with self._changing(f"lb/{lb_name}", commit=not dry_run) as (session, done):
             lb = self._lb(session, lb_name)
             cert = self._cert(session, cert_name)
-            port = lb_port or self.provider(lb).default_lb_port
+            provider = self.provider(lb)
+            port = lb_port or provider.default_lb_port
+            if port not in {t.lb_port for t in lb.terminations}:  # a port it serves already is its own
+                self._refuse_port_clash(session, lb.name, provider.local_endpoints([port], http=False),
+                                        hint="choose another --lb-port")
             settings = merge_settings(lb_rows.listener_settings(lb, port), instance_port=instance_port,
                                       instance_protocol=instance_protocol, redirect_http=redirect_http, hsts=hsts,
                                       tls_profile=tls_profile)
-            lb_rows.add_termination(session, lb, cert, port, settings, self.clock())
+            first = needs_default(lb, cert, port, self.provider(lb))  # no DNS name: only the default can serve it
+            lb_rows.add_termination(session, lb, cert, port, settings, self.clock(), first=first)
             return self._deploy_one(session, lb, done, dry_run=dry_run)
 
     def disable(self, lb_name: str, *, lb_port: int | None = None, cert_name: str | None = None,

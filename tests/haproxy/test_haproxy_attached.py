@@ -105,3 +105,23 @@ def test_attached_listener_cannot_be_emptied_under_the_operator(kit: Kit, operat
         kit.svc.disable("main")
     assert "remove that bind line" in (refused.value.hint or "")
     assert handshake(operator.port, "shop.attached.test").fingerprint == fingerprint(shop)
+
+
+def test_after_the_operator_removes_the_bind_line_disable_and_remove_work(kit: Kit, operator: Operator) -> None:
+    """Issue 6, item 13: once the operator's configuration no longer names sslterm's crt-list, disabling
+    needs no reload and removing the load balancer works; store and disk agree afterwards."""
+    attach(kit, operator)
+    kit.add_cert("shop", kit.issue("shop.attached.test"))
+    kit.svc.enable("main", "shop")
+    crt_list = kit.lb_dir("main") / f"crt-list-{operator.port}.txt"
+    text = operator.config.read_text()
+    operator.config.write_text(text.replace(f" crt-list {crt_list}", ""))  # the operator takes sslterm out
+    master_cli(operator.master, "reload")
+
+    kit.svc.disable("main")  # was: unsafe-plan, forever
+    kit.svc.remove_load_balancer("main")
+
+    assert kit.svc.list_load_balancers() == []
+    assert not crt_list.exists()
+    assert not list((kit.lb_dir("main") / "certs").glob("*.pem"))
+    kit.svc.remove_certificate("shop")  # nothing serves it any more

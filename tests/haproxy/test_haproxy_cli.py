@@ -139,9 +139,9 @@ def test_status_reports_an_unreachable_load_balancer(kit: Kit) -> None:
     down = run_cli(kit.home, "status", "--json")
     assert down.returncode == 9, down.stderr
     rows = json.loads(down.stdout)
-    assert [(r["load_balancer"], r["certificate"], r["state"]) for r in rows] == [("edge", "site", "unreachable")]
+    assert [(r["load_balancer"], r["certificate"], r["state"]) for r in rows] == [("edge", "site", "down")]
     assert rows[0]["served"] is None and rows[0]["expected"] == fingerprint(site)
-    assert "refused" in rows[0]["error"].lower()
+    assert "not running" in rows[0]["error"].lower()
 
 
 @pytest.fixture
@@ -175,10 +175,11 @@ def test_lb_add_on_a_busy_port_fails_cleanly(kit: Kit) -> None:
         done = run_cli(kit.home, "lb", "add", "edge", "--kind", "haproxy", "--http-bind", f"{LOCALHOST}:{busy}",
                        "--backend", f"{LOCALHOST}:{kit.app.port}")
 
-    assert_error_lines(done, 6, "haproxy-start")
+    assert_error_lines(done, 4, "port-in-use")  # caught before HAProxy is started
     assert str(busy) in done.stderr
     assert kit.svc.list_load_balancers() == []
     assert haproxy_pids_under(kit.home) == []
+    assert not (kit.home / "lb" / "edge").exists()
 
 
 def test_quickstart_check_runs_the_demo_and_leaves_nothing_behind(short_home: Path) -> None:

@@ -19,6 +19,7 @@ from e2e_haproxy import (
     client_context,
     fingerprint,
     force_reload,
+    free_ports,
     handshake,
     http_get,
     https_get,
@@ -68,7 +69,10 @@ def test_dry_run_returns_a_plan_and_touches_nothing(kit: Kit) -> None:
     assert [s.action for s in add.plan.steps] == ["upload", "bind"]
     assert "add other" in add.plan.steps[1].summary
     assert [s.action for s in change.plan.steps] == ["bind"]
-    assert "'tls_profile': 'modern'" in change.plan.steps[0].summary
+    assert change.plan.steps[0].summary.endswith("redirect HTTP to HTTPS on; HSTS on; TLS profile modern")
+    first = kit.svc.enable("edge", "other", lb_port=free_ports(1)[0], hsts=True, instance_port=8080,
+                           dry_run=True).plan.steps[-1].summary  # issue 6: a new listener's plan says it all
+    assert "instances HTTP on 8080; redirect HTTP to HTTPS off; HSTS on; TLS profile intermediate" in first
     assert [s.action for s in remove.plan.steps] == ["unbind"]
     # nothing changed: files, process, store, audit log, and what clients get
     assert files_of(lb) == files

@@ -25,7 +25,7 @@ CODES: dict[str, Severity] = {
         code: Severity.WARNING
         for code in (
             "expires-soon", "self-signed", "chain-reordered", "root-in-chain", "incomplete-chain",
-            "not-server-auth",
+            "chain-completed", "not-server-auth", "no-dns-name",
         )
     },
 }

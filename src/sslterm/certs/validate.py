@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
-from sslterm.certs.bundle import Bundle
-from sslterm.certs.chain import order_chain, self_signed
-from sslterm.certs.checks import check_chain, check_dates, check_key_strength, check_signatures, check_usage
-from sslterm.certs.findings import Finding, error
+from sslterm.certs.bundle import Bundle, display_name, subject_alt_names
+from sslterm.certs.chain import OrderedChain, issued_by, order_chain, self_signed
+from sslterm.certs.checks import (
+    anchors_named,
+    check_chain,
+    check_dates,
+    check_key_strength,
+    check_signatures,
+    check_usage,
+)
+from sslterm.certs.findings import Finding, error, warning
 from sslterm.certs.keys import public_bytes
+from sslterm.certs.names import no_dns_name
 from sslterm.certs.pem import Parsed, parse, parse_key, parse_pkcs12
 
 
@@ -86,8 +94,39 @@ def _is_ca(cert: x509.Certificate) -> bool:
         return False
 
 
+#: finds intermediates already known (the store's chains) by subject: how a chain given without them is completed
+Issuers = Callable[[x509.Name], Sequence[x509.Certificate]]
+MAX_COMPLETED = 8  # no real chain has more intermediates; a bound against a loop of cross-signed CAs
+
+
+def _anchored(cert: x509.Certificate, anchors: Sequence[x509.Certificate]) -> bool:
+    return any(issued_by(cert, anchor) for anchor in anchors_named(anchors, cert.issuer))
+
+
+def complete_chain(leaf: x509.Certificate, ordered: OrderedChain, anchors: Sequence[x509.Certificate],
+                   issuers: Issuers) -> tuple[OrderedChain, list[Finding]]:
+    """Extend a chain that stops short of a known root with intermediates found by ``issuers``, so that a
+    renewal given as leaf and key alone (`cert add shop --cert new.crt --key new.key --replace`) keeps
+    serving the full chain."""
+    path = list(ordered.path)
+    top = path[-1] if path else leaf
+    while len(path) < MAX_COMPLETED and not self_signed(top) and not _anchored(top, anchors):
+        found = next((c for c in issuers(top.issuer) if c not in path and issued_by(top, c)), None)
+        if found is None or self_signed(found):
+            break
+        path.append(found)
+        top = found
+    added = path[len(ordered.path):]
+    if not added:
+        return ordered, []
+    names = ", ".join(display_name(c.subject) for c in added)
+    return OrderedChain(tuple(path), ordered.unrelated, ordered.reordered), [
+        warning("chain-completed", f"the chain was completed with {names}, already in the store",
+                "nothing to do; give --chain to serve another chain")]
+
+
 def validate_bundle(inp: BundleInput, *, now: datetime, anchors: Sequence[x509.Certificate] = (),
-                    warn_days: int = 30) -> Result:
+                    warn_days: int = 30, issuers: Issuers | None = None) -> Result:
     """Run every check and report all findings at once; a bundle only when there is no error."""
     parts, key_part = _collect(inp)
     findings = [p for part in [*parts, *([key_part] if key_part else [])] for p in part.problems]
@@ -109,9 +148,14 @@ def validate_bundle(inp: BundleInput, *, now: datetime, anchors: Sequence[x509.C
                                   "give the key that was generated with this certificate's request"))
         findings += check_key_strength(key)
     ordered = order_chain(leaf, certs, leaf_first=leaf is certs[0])
+    if issuers is not None and not ordered.unrelated:
+        ordered, completed = complete_chain(leaf, ordered, anchors, issuers)
+        findings += completed
     findings += check_signatures([leaf, *(c for c in ordered.path if not self_signed(c))])
     findings += check_usage(leaf)
     findings += check_chain(leaf, ordered, anchors)
+    unnamed = no_dns_name(subject_alt_names(leaf), display_name(leaf.subject))
+    findings += [unnamed] if unnamed else []
     if any(f.is_error for f in findings) or key is None:
         return Result(None, tuple(findings))
     served = tuple(c for c in ordered.path if not self_signed(c))

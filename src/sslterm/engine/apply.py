@@ -4,11 +4,11 @@ failure put every changed listener back as it was, probe that too, and say what 
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 from collections import Counter
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
+from sslterm.certs.names import dns_names as sni_names
 from sslterm.engine.model import ListenerSpec, ProbeTarget, Served
 from sslterm.engine.plan import Plan, Step, certificate_changes
 from sslterm.engine.probe import probe, probe_until
@@ -29,34 +29,39 @@ class Report:
 def probe_targets(provider: Provider, listener: ListenerSpec, only: Collection[str] | None = None) -> list[ProbeTarget]:
     """No SNI for the default certificate; for each other one (of ``only``, when given), a DNS name only it
     carries, or else a name it shares only with certificates of another key type (then the probe asks
-    for its key type). Linear in the number of certificates."""
+    for its key type). Linear in the number of certificates. A certificate with no such name gets no
+    target: :func:`unprobeable` names it."""
     host, port = provider.address(listener.lb_port)
     if not listener.certificates:
         return []
     default = listener.certificates[0]
     by_sni = not provider.capabilities.first_is_default
-    targets = [] if by_sni else [ProbeTarget(host, port, None, default.fingerprint, default.name)]
-    holders = Counter(n for c in listener.certificates for n in set(c.sans))  # IP SANs never get SNI: see below
-    typed_holders = Counter((n, c.key_type) for c in listener.certificates for n in set(c.sans))
+    targets = [] if by_sni else [ProbeTarget(host, port, None, default.fingerprint, default.name,
+                                             expect_chain=default.chain)]
+    holders = Counter(n for c in listener.certificates for n in set(sni_names(c.sans)))
+    typed_holders = Counter((n, c.key_type) for c in listener.certificates for n in set(sni_names(c.sans)))
     for slot in listener.certificates if by_sni else listener.certificates[1:]:
         if only is not None and slot.name not in only:
             continue
-        names = [n for n in slot.sans if not _is_ip(n)]  # clients send no SNI for an address
+        names = sni_names(slot.sans)
         unique = next((n for n in names if holders[n] == 1), None)
         shared = next((n for n in names if typed_holders[n, slot.key_type] == 1), None) if slot.key_type else None
         name = unique or shared
         if name is not None:
             targets.append(ProbeTarget(host, port, name.replace("*.", "sslterm-probe.", 1), slot.fingerprint,
-                                       slot.name, None if unique else slot.key_type))
+                                       slot.name, None if unique else slot.key_type, expect_chain=slot.chain))
     return targets
 
 
-def _is_ip(name: str) -> bool:
-    try:
-        ipaddress.ip_address(name)
-    except ValueError:
-        return False
-    return True
+def describe_wrong(served: Served) -> str:
+    """Why a handshake did not show what it should: another leaf, another chain, or no answer."""
+    target = served.target
+    if served.fingerprint is None:
+        return f"no certificate could be read for {target.certificate}: {served.error}"
+    if not served.leaf_ok:
+        return f"serves {served.fingerprint[:16]}, not {target.certificate} ({target.expect[:16]})"
+    return (f"serves {target.certificate} with a chain of {len(served.chain)} certificate(s) "
+            f"that is not the stored one ({len(target.expect_chain)})")
 
 
 def changed_names(before: ListenerSpec | None, after: ListenerSpec) -> set[str] | None:
@@ -79,7 +84,7 @@ class Applier:
         refs: dict[str, CertRef] = {}
         for step in plan.uploads():
             assert step.slot is not None
-            refs[step.slot.fingerprint] = with_retries(lambda s=step.slot: self.provider.upload(s))  # type: ignore[misc]
+            refs[step.slot.served_id] = with_retries(lambda s=step.slot: self.provider.upload(s))  # type: ignore[misc]
         for step in plan.changes():
             try:
                 report.applied.append(step)
@@ -102,10 +107,10 @@ class Applier:
             assert lb_port is not None
             with_retries(lambda: self.provider.unbind(lb_port))
             return
-        served = set(present.fingerprints()) if present else set()
+        served = set(present.served_ids()) if present else set()
         for slot in listener.certificates:
-            if slot.fingerprint not in refs and slot.fingerprint not in served:  # e.g. a rollback: still staged
-                refs[slot.fingerprint] = with_retries(lambda s=slot: self.provider.upload(s))  # type: ignore[misc]
+            if slot.served_id not in refs and slot.served_id not in served:  # e.g. a rollback: still staged
+                refs[slot.served_id] = with_retries(lambda s=slot: self.provider.upload(s))  # type: ignore[misc]
         with_retries(lambda: self.provider.bind(listener, refs))
 
     def _verify(self, listener: ListenerSpec, only: Collection[str] | None = None) -> list[Served]:
@@ -115,11 +120,9 @@ class Applier:
         wrong = [s for s in served if not s.ok]
         if wrong:
             first = wrong[0]
-            seen = first.fingerprint[:16] if first.fingerprint else first.error
             sni = first.target.server_name or "no SNI"
-            raise VerificationFailed(
-                f"port {listener.lb_port} ({sni}) serves {seen}, not {first.target.certificate} "
-                f"({first.target.expect[:16]})", hint="the previous certificates were put back")
+            raise VerificationFailed(f"port {listener.lb_port} ({sni}): {describe_wrong(first)}",
+                                     hint="the previous certificates were put back")
         return served
 
     def _roll_back(self, applied: Sequence[Step], refs: dict[str, CertRef], cause: SSLTermError | None) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 from sslterm.certs.bundle import Bundle
@@ -19,6 +20,15 @@ class CertSlot:
     sans: tuple[str, ...]
     key_type: str = field(default="", compare=False)
     bundle: Bundle | None = field(default=None, repr=False, compare=False)
+    chain: tuple[str, ...] = ()  # SHA-256 fingerprints of the chain served after the leaf, issuer first
+
+    @property
+    def served_id(self) -> str:
+        """Identifies what clients are sent (leaf and chain; the key follows the leaf): the leaf's fingerprint
+        alone when there is no chain, else a digest of both. A chain change is a change to deploy."""
+        if not self.chain:
+            return self.fingerprint
+        return hashlib.sha256(":".join((self.fingerprint, *self.chain)).encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -39,6 +49,9 @@ class ListenerSpec:
 
     def fingerprints(self) -> tuple[str, ...]:
         return tuple(c.fingerprint for c in self.certificates)
+
+    def served_ids(self) -> tuple[str, ...]:
+        return tuple(c.served_id for c in self.certificates)
 
     def describe(self, *, certificates: bool = True) -> dict[str, object]:
         settings: dict[str, object] = {
@@ -72,6 +85,7 @@ class ProbeTarget:
     expect: str  # fingerprint
     certificate: str  # the certificate name, for messages
     key_type: str | None = None  # "RSA"/"EC": ask for that kind of certificate (dual RSA + ECDSA names)
+    expect_chain: tuple[str, ...] = ()  # fingerprints of the chain that must follow the leaf
 
 
 @dataclass(frozen=True)
@@ -79,7 +93,13 @@ class Served:
     target: ProbeTarget
     fingerprint: str | None
     error: str | None = None
+    chain: tuple[str, ...] = ()  # fingerprints of the certificates sent after the leaf
+
+    @property
+    def leaf_ok(self) -> bool:
+        return self.fingerprint == self.target.expect
 
     @property
     def ok(self) -> bool:
-        return self.fingerprint == self.target.expect
+        """The right leaf and, after it, exactly the stored chain (a missing intermediate fails clients)."""
+        return self.leaf_ok and self.chain == self.target.expect_chain

@@ -48,44 +48,61 @@ def _certs(listener: ListenerSpec) -> str:
     return (shown + (f" and {more} more" if more > 0 else "")) or "none"
 
 
+def settings_text(listener: ListenerSpec) -> str:
+    """Every setting of a listener, in words: what an operator checks in a plan before applying it."""
+    port = str(listener.instance_port) if listener.instance_port else "each backend's own port (80 if none)"
+    return (f"instances {listener.instance_protocol} on {port}; "
+            f"redirect HTTP to HTTPS {'on' if listener.redirect_http else 'off'}; "
+            f"HSTS {'on' if listener.hsts else 'off'}; TLS profile {listener.tls_profile}")
+
+
 def certificate_changes(before: ListenerSpec | None, after: ListenerSpec | None) -> list[tuple[str, str, str | None]]:
-    """(verb, certificate name, new fingerprint) for each certificate added, replaced or removed."""
-    old = {c.name: c.fingerprint for c in before.certificates} if before else {}
-    new = {c.name: c.fingerprint for c in after.certificates} if after else {}
+    """(verb, certificate name, new fingerprint) for each certificate added, replaced (a new leaf, or the
+    same leaf with another chain) or removed."""
+    old = {c.name: c for c in before.certificates} if before else {}
+    new = {c.name: c for c in after.certificates} if after else {}
     changes: list[tuple[str, str, str | None]] = []
-    for name, fingerprint in new.items():
+    for name, slot in new.items():
         if name not in old:
-            changes.append(("add", name, fingerprint))
-        elif old[name] != fingerprint:
-            changes.append(("replace", name, fingerprint))
+            changes.append(("add", name, slot.fingerprint))
+        elif old[name].served_id != slot.served_id:
+            changes.append(("replace", name, slot.fingerprint))
     changes += [("remove", name, None) for name in old if name not in new]
     return changes
 
 
+def _replaced(old: CertSlot, new: CertSlot) -> str:
+    if old.fingerprint == new.fingerprint:
+        return f"{new.fingerprint[:12]}, chain of {len(old.chain)} -> {len(new.chain)} certificate(s)"
+    return f"{old.fingerprint[:12]} -> {new.fingerprint[:12]}"
+
+
 def _describe_change(before: ListenerSpec | None, after: ListenerSpec) -> str:
     if before is None:
-        return f"enable TLS on :{after.lb_port} -> {after.instance_protocol}, certificates {_certs(after)}"
-    old = {c.name: c.fingerprint for c in before.certificates}
+        return (f"enable TLS on :{after.lb_port} ({settings_text(after)}), default certificate first: "
+                f"{_certs(after)}")
+    old = {c.name: c for c in before.certificates}
+    new = {c.name: c for c in after.certificates}
     parts = []
     for verb, name, fingerprint in certificate_changes(before, after):
-        shown = f"{old[name][:12]} -> {(fingerprint or '')[:12]}" if verb == "replace" else (fingerprint or "")[:12]
+        shown = _replaced(old[name], new[name]) if verb == "replace" else (fingerprint or "")[:12]
         parts.append(f"{verb} {name}" + (f" ({shown})" if shown else ""))
     if before.fingerprints() != after.fingerprints() and not parts:
-        parts.append(f"reorder certificates: {_certs(after)}")
+        parts.append(f"reorder certificates (default first): {_certs(after)}")
     if not before.same_settings(after):
-        parts.append(f"settings {before.describe(certificates=False)} -> {after.describe(certificates=False)}")
+        parts.append(f"settings: {settings_text(before)} -> {settings_text(after)}")
     return f"update :{after.lb_port}: " + "; ".join(parts)
 
 
 def compute(lb: str, observed: Sequence[ListenerSpec], desired: Sequence[ListenerSpec]) -> Plan:
     """Uploads first (every certificate the load balancer lacks), then one step per listener that differs."""
     by_port = {x.lb_port: x for x in observed}
-    have = {c.fingerprint for x in observed for c in x.certificates}
+    have = {c.served_id for x in observed for c in x.certificates}
     steps: list[Step] = []
     for listener in desired:
         for slot in listener.certificates:
-            if slot.fingerprint not in have:
-                have.add(slot.fingerprint)
+            if slot.served_id not in have:
+                have.add(slot.served_id)
                 steps.append(Step("upload", None, f"upload {slot.name} ({slot.fingerprint[:12]})", slot=slot))
     for listener in sorted(desired, key=lambda x: x.lb_port):
         before = by_port.get(listener.lb_port)

@@ -8,11 +8,12 @@ provider's boundary with ``raise ... from exc``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Protocol
 
 from sslterm.engine.model import Capabilities, CertSlot, ListenerSpec
+from sslterm.ports import LocalEndpoint
 
 
 @dataclass(frozen=True)
@@ -49,12 +50,24 @@ class Provider(Protocol):
     def address(self, lb_port: int) -> tuple[str, int]:
         """Where a client reaches the listener on ``lb_port`` (host, port), for probing."""
 
+    def local_endpoints(self, lb_ports: Iterable[int], *, http: bool = True) -> tuple[LocalEndpoint, ...]:
+        """The TCP endpoints on this machine the load balancer listens on when it serves TLS on ``lb_ports``
+        (and, with ``http``, its plain HTTP bind), so the service can refuse a bind that another load
+        balancer or another program holds (``sslterm.ports``). Empty for one that does not run here
+        (an attached HAProxy binds what its operator wrote; a cloud load balancer)."""
+
     def cleanup(self) -> None:
         """Forget staged certificates that no listener serves any more."""
+
+    def alive(self) -> bool:
+        """Whether the load balancer is up and answering (a managed HAProxy: its process runs). A load
+        balancer that is down is started again (``start``) before any change, and ``status`` says ``down``."""
 
     def start(self) -> None:
         """Make sure the load balancer exists and serves its plain (non-TLS) configuration; for a managed
         HAProxy this starts it. Raises ProviderError when it cannot be reached."""
 
-    def stop(self) -> None:
-        """Stop what sslterm started for this load balancer (`sslterm lb remove`); no-op for clouds."""
+    def stop(self, *, keep_files: bool = False) -> None:
+        """Stop what sslterm started for this load balancer (`sslterm lb remove`) and remove what it keeps
+        for it, unless ``keep_files`` (removed by a second call once the store has forgotten it); no-op for
+        clouds."""

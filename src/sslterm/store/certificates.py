@@ -27,6 +27,35 @@ def names(session: Session) -> list[str]:
     return list(session.scalars(select(CertificateRow.name)))
 
 
+class KnownIntermediates:
+    """The chain certificates already in the store, by subject: how a bundle given without its intermediates
+    is completed (``validate_bundle(issuers=...)``). The small chain column of every row is read once, on
+    the first question, so a whole import costs one scan; certificates added since are told with ``add``."""
+
+    PER_SUBJECT = 4  # rows read for one subject: the same intermediate is in many rows
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        self._rows: dict[str, list[int]] | None = None
+        self._added: dict[x509.Name, list[x509.Certificate]] = {}
+
+    def __call__(self, subject: x509.Name) -> list[x509.Certificate]:
+        if self._rows is None:
+            self._rows = {}
+            for row_id, chain in self._session.execute(select(CertificateRow.id, CertificateRow.chain)):
+                for entry in chain:
+                    self._rows.setdefault(str(entry.get("subject")), []).append(row_id)
+        ids = self._rows.get(subject.rfc4514_string(), [])[:self.PER_SUBJECT]
+        found = list(self._added.get(subject, []))
+        for pem in self._session.scalars(select(CertificateRow.certificate_pem).where(CertificateRow.id.in_(ids))):
+            found += [c for c in x509.load_pem_x509_certificates(pem.encode())[1:] if c.subject == subject]
+        return list(dict.fromkeys(found))
+
+    def add(self, chain: tuple[x509.Certificate, ...]) -> None:
+        for cert in chain:
+            self._added.setdefault(cert.subject, []).append(cert)
+
+
 def all_rows(session: Session) -> list[CertificateRow]:
     query = select(CertificateRow).options(
         selectinload(CertificateRow.terminations).selectinload(TerminationRow.load_balancer)

@@ -74,6 +74,8 @@ class Database:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        #: writing transactions committed so far: an interruption after one did change something
+        self.commits = 0
 
     @contextmanager
     def transaction(self, *, commit: bool = True, write: bool = True) -> Iterator[Session]:
@@ -86,3 +88,5 @@ class Database:
             yield session
             if not commit:
                 tx.rollback()
+        if commit and write:
+            self.commits += 1

@@ -26,14 +26,15 @@ def all_rows(session: Session) -> list[LoadBalancerRow]:
 
 
 def add_termination(session: Session, lb: LoadBalancerRow, cert: CertificateRow, lb_port: int,
-                    settings: dict[str, object], now: datetime) -> TerminationRow:
-    """Attach ``cert`` to the listener on ``lb_port`` (after the ones already there); the listener's
-    settings apply to all of its certificates."""
+                    settings: dict[str, object], now: datetime, *, first: bool = False) -> TerminationRow:
+    """Attach ``cert`` to the listener on ``lb_port`` (after the ones already there, or ``first``: as its
+    default certificate); the listener's settings apply to all of its certificates."""
     same_port = [t for t in lb.terminations if t.lb_port == lb_port]
     row = next((t for t in same_port if t.certificate_id == cert.id), None)
+    positions = [t.position for t in same_port]
     if row is None:
         row = TerminationRow(load_balancer=lb, certificate=cert, lb_port=lb_port, created_at=now,
-                             position=max((t.position for t in same_port), default=-1) + 1,
+                             position=min(positions, default=1) - 1 if first else max(positions, default=-1) + 1,
                              instance_port=0, instance_protocol="HTTP", options={})
         session.add(row)
         same_port.append(row)
@@ -51,6 +52,12 @@ def listener_settings(lb: LoadBalancerRow, lb_port: int) -> dict[str, object] | 
     return {"instance_port": row.instance_port or None, "instance_protocol": row.instance_protocol, **row.options}
 
 
+def slot_of(cert: CertificateRow) -> CertSlot:
+    """A certificate as a listener serves it: leaf, chain, names (the key stays sealed)."""
+    return CertSlot(cert.name, cert.fingerprint, tuple(cert.sans), cert.key_type,
+                    chain=tuple(entry["fingerprint_sha256"] for entry in cert.chain))
+
+
 def desired_listeners(lb: LoadBalancerRow) -> tuple[ListenerSpec, ...]:
     """What the store says ``lb`` should serve (slots without bundles: keys stay sealed)."""
     by_port: dict[int, list[TerminationRow]] = defaultdict(list)
@@ -60,8 +67,7 @@ def desired_listeners(lb: LoadBalancerRow) -> tuple[ListenerSpec, ...]:
     for port, terms in sorted(by_port.items()):
         terms.sort(key=lambda t: t.position)
         first = terms[0]
-        slots = tuple(CertSlot(t.certificate.name, t.certificate.fingerprint, tuple(t.certificate.sans),
-                               t.certificate.key_type) for t in terms)
+        slots = tuple(slot_of(t.certificate) for t in terms)
         listeners.append(ListenerSpec(
             lb_port=port, instance_port=first.instance_port or None, instance_protocol=first.instance_protocol,
             redirect_http=bool(first.options.get("redirect_http")), hsts=bool(first.options.get("hsts")),

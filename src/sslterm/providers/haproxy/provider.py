@@ -16,13 +16,14 @@ import functools
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import ClassVar, ParamSpec, TypeVar
 
 from sslterm.engine.model import Capabilities, CertSlot, ListenerSpec
 from sslterm.errors import ProviderError, UnsafePlan
 from sslterm.files import ensure_private_dir, write_atomic
+from sslterm.ports import LocalEndpoint
 from sslterm.providers.base import CertRef
 from sslterm.providers.haproxy import state
 from sslterm.providers.haproxy.config import render
@@ -77,10 +78,11 @@ class HAProxyProvider:
         http_port = self.options.http_bind.port if self.options.http_bind else None
         if self.options.mode == "attached":
             gone = {x.lb_port for x in self.observe()} - {x.lb_port for x in listeners}
-            if gone:  # the operator's bind line names that crt-list: emptying it would break their reload
-                raise UnsafePlan(f"{self.name} is attached: TLS on port(s) {sorted(gone)} is configured in "
-                                 f"{self.options.config}", hint="remove that bind line from your configuration; "
-                                 "sslterm manages only its certificates")
+            named = sorted(port for port in gone if self._referenced(self.layout.crt_list(port)))
+            if named:  # the operator's bind line names that crt-list: emptying it would break their reload
+                raise UnsafePlan(f"{self.name} is attached: TLS on port(s) {named} is configured in "
+                                 f"{self.options.config}", hint="remove that bind line from your configuration "
+                                 "(sslterm manages only its certificates), then run this again")
         for listener in listeners:
             unsupported = [c.name for c in listener.certificates
                            if c.key_type and c.key_type not in self.capabilities.key_types]
@@ -93,7 +95,7 @@ class HAProxyProvider:
 
     @translated
     def upload(self, slot: CertSlot) -> CertRef:
-        staged = self.layout.staged(slot.fingerprint)
+        staged = self.layout.staged(slot.served_id)
         if slot.bundle is not None:
             pem = (slot.bundle.certificate_pem() + slot.bundle.key_pem()).decode()
             if read_or_none(staged) != pem:  # staged copies are re-creatable from the store: no fsync
@@ -102,7 +104,7 @@ class HAProxyProvider:
         elif not staged.exists():
             raise ProviderError(f"{self.name}: certificate {slot.name} ({slot.fingerprint[:16]}) is not staged",
                                 code="not-staged")
-        return CertRef(slot.fingerprint, str(staged))
+        return CertRef(slot.served_id, str(staged))
 
     @translated
     def bind(self, listener: ListenerSpec, refs: Mapping[str, CertRef]) -> None:
@@ -123,13 +125,22 @@ class HAProxyProvider:
 
     def address(self, lb_port: int) -> tuple[str, int]:
         host = self.options.bind.host if self.options.bind else "127.0.0.1"
-        host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)  # noqa: S104
+        host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)  # noqa: S104
         return host, lb_port
+
+    def local_endpoints(self, lb_ports: Iterable[int], *, http: bool = True) -> tuple[LocalEndpoint, ...]:
+        """Managed: the TLS bind host on each of ``lb_ports``, and the plain HTTP bind. Attached: none (the
+        operator's configuration binds; the local port check still sees what it holds)."""
+        if self.options.mode != "managed" or self.options.bind is None:
+            return ()
+        plain = self.options.http_bind
+        found = [LocalEndpoint(plain.host, plain.port, "plain HTTP")] if http and plain and plain.port else []
+        return (*found, *(LocalEndpoint(self.options.bind.host, port, "TLS") for port in sorted(set(lb_ports))))
 
     @translated
     def cleanup(self) -> None:
         with self._locked():
-            live = {c.fingerprint for lst in state.load(self.layout.state) for c in lst.certificates}
+            live = {c.served_id for lst in state.load(self.layout.state) for c in lst.certificates}
             for staged in self.layout.staging.glob("*.pem"):
                 if staged.stem not in live:
                     staged.unlink()
@@ -150,11 +161,14 @@ class HAProxyProvider:
             self._converge((), current)  # assume nothing on disk: every file is checked
 
     @translated
-    def stop(self) -> None:
-        """Managed: stop HAProxy (by its pid) and remove its files. Attached: nothing to stop."""
+    def stop(self, *, keep_files: bool = False) -> None:
+        """Managed: stop HAProxy (by its pid) and, unless ``keep_files``, remove its files (`lb remove` keeps
+        them until the store has forgotten the load balancer: a failed commit can still start it again).
+        Attached: nothing to stop, and the files stay (the operator's configuration may name them)."""
         if self.options.mode == "managed":
             self.process.stop()
-            shutil.rmtree(self.layout.root, ignore_errors=True)
+            if not keep_files:
+                shutil.rmtree(self.layout.root, ignore_errors=True)
 
     # -- making it live ---------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -167,12 +181,12 @@ class HAProxyProvider:
             yield
 
     def _desired_files(self, current: Sequence[ListenerSpec], wanted: Sequence[ListenerSpec]) -> FileSet:
-        """The files for ``wanted``; a certificate with the same fingerprint as in ``current`` is kept
+        """The files for ``wanted``; a certificate served as in ``current`` (same leaf and chain) is kept
         as it is on disk, unread."""
         rendered = render(self.options, wanted, self.layout, self.version)
         files = FileSet(self.layout.certs)
-        have = {c.name: c.fingerprint for lst in current for c in lst.certificates}
-        want = {c.name: c.fingerprint for lst in wanted for c in lst.certificates}
+        have = {c.name: c.served_id for lst in current for c in lst.certificates}
+        want = {c.name: c.served_id for lst in wanted for c in lst.certificates}
         for port in {x.lb_port for x in current} - {x.lb_port for x in wanted}:
             files.contents[self.layout.crt_list(port)] = None
         for name in have.keys() - want.keys():
@@ -180,11 +194,11 @@ class HAProxyProvider:
         if rendered.config is not None:
             files.contents[self.layout.config] = rendered.config
         files.contents.update(rendered.crt_lists)
-        for name, fingerprint in want.items():
-            if have.get(name) == fingerprint:
+        for name, served_id in want.items():
+            if have.get(name) == served_id:
                 files.kept.append(name)
             else:
-                files.contents[self.layout.pem(name)] = self.layout.staged(fingerprint).read_text()
+                files.contents[self.layout.pem(name)] = self.layout.staged(served_id).read_text()
         return files
 
     def _converge(self, current: tuple[ListenerSpec, ...], wanted: tuple[ListenerSpec, ...]) -> None:
@@ -193,11 +207,31 @@ class HAProxyProvider:
         live = self._live()
         if live and not changes:
             self.last_path = "none"
+        elif self._unused_by_operator(changes):  # files no configuration names: nothing to make live
+            files.apply()
+            self.last_path = "files"
         elif live and self._runtime_possible(changes):
             self._apply_runtime(files, changes)
         else:
             self._apply_reload(files, live)
         state.save(self.layout.state, wanted)
+
+    def alive(self) -> bool:
+        return self._live()
+
+    def _referenced(self, path: Path) -> bool:
+        """Attached: whether the operator's configuration names ``path`` (unreadable: assume it does)."""
+        try:
+            return str(path) in Path(self.options.config or "").read_text()
+        except OSError:
+            return True
+
+    def _unused_by_operator(self, changes: Mapping[Path, str | None]) -> bool:
+        """Attached, and the change only removes crt-lists (and their certificates) that the operator's
+        configuration no longer names: the bind line was removed, so no reload is needed or possible."""
+        return self.options.mode == "attached" and bool(changes) and all(
+            content is None and not (path.suffix == ".txt" and self._referenced(path))
+            for path, content in changes.items())
 
     def _live(self) -> bool:
         if self.options.mode == "managed":
@@ -220,20 +254,26 @@ class HAProxyProvider:
         return True
 
     def _apply_runtime(self, files: FileSet, changes: Mapping[Path, str | None]) -> None:
+        """Certificates HAProxy has loaded get ``set ssl cert``; lines appended to a crt-list are added,
+        loading their certificate first (``new ssl cert``) only when HAProxy does not have it yet, as when
+        a certificate served on one port is enabled on a second one."""
         appended = {p: (c or "")[len(read_or_none(p) or ""):] for p, c in changes.items() if p.suffix == ".txt"}
-        new_pems = {Path(line.split()[0]) for text in appended.values() for line in text.splitlines()
-                    if line and not line.startswith("#")}
+        loaded = set(self.runtime.loaded_certificates()[0])
         undo = files.apply()  # persist first: a restart serves the same
         swapped: list[Path] = []
         try:
             for path, content in changes.items():
-                if path.suffix == ".pem" and path not in new_pems:
+                if path.suffix == ".pem" and str(path) in loaded:
                     self.runtime.replace(path, content or "")
                     swapped.append(path)
             for crt_list, text in appended.items():
                 for line in (ln for ln in text.splitlines() if ln and not ln.startswith("#")):
                     pem = Path(line.split()[0])
-                    self.runtime.add(pem, changes[pem] or "", crt_list, line)
+                    if str(pem) in loaded:
+                        self.runtime.add_line(crt_list, line)
+                    else:
+                        self.runtime.add(pem, changes.get(pem) or read_or_none(pem) or "", crt_list, line)
+                        loaded.add(str(pem))
             self.last_path = "runtime"
         except ProviderError as refused:
             self._runtime_fallback(files, undo, swapped, refused)

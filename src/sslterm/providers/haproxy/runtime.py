@@ -88,6 +88,10 @@ class RuntimeAPI:
         self.abort_pending()
         self._expect(self.command(f"new ssl cert {name}"), "New empty certificate store", f"new ssl cert {name}")
         self.replace(path, pem, pending_checked=True)
+        self.add_line(crt_list, line)
+
+    def add_line(self, crt_list: Path, line: str) -> None:
+        """``add ssl crt-list`` for a certificate HAProxy has loaded already (served on another port)."""
         self._expect(self.command(f"add ssl crt-list {crt_list}", line), "Success!", f"add ssl crt-list {crt_list}")
 
 

@@ -12,7 +12,7 @@ from sslterm.files import write_atomic
 
 def _listener_to_json(listener: ListenerSpec) -> dict[str, Any]:
     data = listener.describe(certificates=False)
-    data["certificates"] = [{"name": c.name, "fingerprint": c.fingerprint, "sans": c.sans}
+    data["certificates"] = [{"name": c.name, "fingerprint": c.fingerprint, "sans": c.sans, "chain": c.chain}
                             for c in listener.certificates]
     return data
 
@@ -22,7 +22,8 @@ def _listener_from_json(data: dict[str, Any]) -> ListenerSpec:
         lb_port=int(data["lb_port"]), instance_port=data.get("instance_port"),
         instance_protocol=str(data["instance_protocol"]), redirect_http=bool(data["redirect_http"]),
         hsts=bool(data["hsts"]), tls_profile=str(data["tls_profile"]),
-        certificates=tuple(CertSlot(c["name"], c["fingerprint"], tuple(c["sans"])) for c in data["certificates"]),
+        certificates=tuple(CertSlot(c["name"], c["fingerprint"], tuple(c["sans"]), chain=tuple(c.get("chain", ())))
+                           for c in data["certificates"]),
     )
 
 

@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 APT_PACKAGES := haproxy ca-certificates openssl
 
-.PHONY: install system-packages tools demo test lint typecheck unit bench clean
+.PHONY: install system-packages tools demo test lint typecheck unit bench clean tour-files
 
 # Debian packages the tests and the demo need; installed only when missing.
 system-packages:
@@ -24,7 +24,18 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	@touch $(STAMP)
 
+# The README's tour calls plain `sslterm`: as root, link it onto PATH when /usr/local/bin/sslterm is free or
+# already this checkout's link; otherwise say how to get it (an operator's own sslterm is never replaced).
+LINK := /usr/local/bin/sslterm
+
 install: $(STAMP)
+	@target="$(CURDIR)/$(BIN)/sslterm"; \
+	if [ "$$(readlink -- $(LINK) 2>/dev/null)" = "$$target" ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && [ ! -e $(LINK) ] && [ ! -L $(LINK) ]; then \
+	  ln -s -- "$$target" $(LINK) && echo "sslterm is on PATH: $(LINK) -> $$target"; \
+	else \
+	  echo "sslterm is $(BIN)/sslterm; to call it as plain sslterm in this shell: . $(BIN)/activate"; \
+	fi
 
 # sslyze grades the generated TLS configuration; it pins an older cryptography, so it gets its own venv.
 TOOLS := .venv-tools
@@ -37,6 +48,42 @@ tools: $(TOOLS)/bin/sslyze
 # The demo uses its own data directory, so it never touches a real store.
 demo: system-packages install
 	SSLTERM_HOME=$(CURDIR)/.demo $(BIN)/sslterm quickstart $(DEMO_FLAGS)
+
+# Example files for the README's tour (a throw-away CA; nothing here is for production), made once.
+TOUR := build/tour
+define TOUR_PY
+import sys
+from pathlib import Path
+from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, Encoding, pkcs12
+from sslterm.democa import DemoCA
+
+out, secret = Path(sys.argv[1]), b"tour passphrase"
+ca = DemoCA("sslterm tour")
+files = {"root.pem": ca.root.public_bytes(Encoding.PEM), "intermediates.pem": ca.intermediate.public_bytes(Encoding.PEM),
+         "pass.txt": secret + b"\n"}
+for name, hosts in (("shop", ("shop.example.test", "www.shop.example.test")), ("api", ("api.example.test",))):
+    issued = ca.issue(*hosts)
+    files |= {f"{name}.crt": issued.cert_pem(), f"{name}.key": issued.key_pem()}
+new, legacy, www = ca.issue("shop.example.test", "www.shop.example.test"), ca.issue("legacy.example.test"), ca.issue("www.example.test")
+bundle = ca.issue("bundle.example.test")
+files |= {"new.crt": new.cert_pem() + new.chain_pem(), "new.key": new.key_pem(),
+          "legacy.pem": legacy.cert_pem() + legacy.chain_pem(), "legacy.key": legacy.key_pem(secret),
+          "site.p12": pkcs12.serialize_key_and_certificates(b"site", bundle.key, bundle.cert, [ca.intermediate],
+                                                            BestAvailableEncryption(secret)),
+          "live/www/cert.pem": www.cert_pem(), "live/www/chain.pem": www.chain_pem(),
+          "live/www/fullchain.pem": www.cert_pem() + www.chain_pem(), "live/www/privkey.pem": www.key_pem()}
+for name, data in files.items():
+    (out / name).parent.mkdir(parents=True, exist_ok=True)
+    (out / name).write_bytes(data)
+    (out / name).chmod(0o600 if name.endswith((".key", "privkey.pem", ".p12", ".txt")) else 0o644)
+endef
+export TOUR_PY
+
+$(TOUR)/shop.crt: | $(STAMP)
+	$(BIN)/python -c "$$TOUR_PY" $(TOUR)
+
+tour-files: $(TOUR)/shop.crt
+	@echo "the tour's files are in $(TOUR)/: cd $(TOUR)"
 
 lint: install
 	$(BIN)/ruff check src tests bench
@@ -60,4 +107,5 @@ bench-haproxy: install system-packages
 	$(BIN)/python bench/haproxy_handshake.py $(BENCH_HAPROXY_FLAGS)
 
 clean:
+	@[ "$$(readlink -- $(LINK) 2>/dev/null)" != "$(CURDIR)/$(BIN)/sslterm" ] || rm -f -- $(LINK)
 	rm -rf $(VENV) $(TOOLS) build *.egg-info bench/.cache

@@ -78,6 +78,12 @@ class ServiceBase:
         return self._db
 
     @property
+    def changed_anything(self) -> bool:
+        """Whether a change was committed to the store through this service (an interruption after that
+        must not claim that nothing changed)."""
+        return self._db is not None and self._db.commits > 0
+
+    @property
     def vault(self) -> KeyVault:
         if self._vault is None:
             self._vault = vault_from(self.settings.secret_key, self.settings.key_file)
@@ -152,7 +158,7 @@ class ServiceBase:
 
     def _audit_failure(self, target: str, exc: SSLTermError) -> None:
         """Best effort: a store that cannot record the failure must not hide it."""
-        with contextlib.suppress(SQLAlchemyError), self.db.transaction() as session:
+        with contextlib.suppress(SQLAlchemyError), self.db.transaction(counted=False) as session:
             rows.audit(session, self.clock(), "deploy.failed", target, None, exc.message)
 
     def _redeploy(self, session: Session, lb_names: Sequence[str], done: list[tuple[str, Outcome]]) -> None:

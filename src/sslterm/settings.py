@@ -37,8 +37,15 @@ def from_environment(env: Mapping[str, str] | None = None) -> Settings:
         xdg = env.get("XDG_DATA_HOME") or str(Path(env.get("HOME", "~")).expanduser() / ".local" / "share")
         home = str(Path(xdg) / "sslterm")
     return Settings(
-        home=Path(home).expanduser(),
+        home=_absolute(home),
         database_url=env.get("SSLTERM_DATABASE_URL") or None,
         secret_key=env.get("SSLTERM_SECRET_KEY") or None,
         haproxy_binary=env.get("SSLTERM_HAPROXY") or "haproxy",
     )
+
+
+def _absolute(home: str) -> Path:
+    """The data directory as an absolute path without ``..``: a relative ``SSLTERM_HOME`` (``.demo``) means
+    the directory where the command runs, and every path written into HAProxy's configuration must be
+    absolute. Symbolic links are kept as given."""
+    return Path(os.path.abspath(Path(home).expanduser()))

@@ -248,7 +248,8 @@ def test_an_alert_is_quoted_on_one_safe_line() -> None:
               "[ALERT]    (12) : second\n")
     assert process.first_alert(output) == "Binding [x.cfg:3] for frontend \\x1b[31mfe\\u202e: cannot bind"
     assert process.first_alert("[NOTICE] nothing wrong\n") is None
-    assert process.one_line("a" * 500).endswith("...") and len(process.one_line("a" * 500)) == 403
+    long = process.first_alert("[ALERT] (1) : " + "a" * 500) or ""
+    assert long.endswith("...") and len(long) == process.MAX_ALERT_CHARS + 3
 
 
 def test_the_log_that_explains_a_reload_stays_private(edge: tuple[Kit, int, int, str]) -> None:

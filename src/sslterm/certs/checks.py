@@ -127,7 +127,19 @@ def check_chain(leaf: x509.Certificate, ordered: OrderedChain,
         return found
     top = ordered.path[-1] if ordered.path else leaf
     if not any(issued_by(top, anchor) for anchor in anchors_named(anchors, top.issuer)):
-        found.append(warning("incomplete-chain", f"the chain ends at {display_name(top.subject)}, issued by "
-                             f"{display_name(top.issuer)}, which is neither given nor a known root",
-                             "add the missing intermediate certificates with --chain"))
+        found.append(_incomplete_chain(leaf, top))
     return found
+
+
+def _incomplete_chain(leaf: x509.Certificate, top: x509.Certificate) -> Finding:
+    """The path stops below a root this machine does not know. With intermediates given, that is most often a
+    complete chain of a private CA (its root is rightly not served): say so first, and ask for intermediates
+    only in case the issuer is not that root. With no chain at all, intermediates are what is missing."""
+    issuer = display_name(top.issuer)
+    message = (f"the chain ends at {display_name(top.subject)}, issued by {issuer}, which is neither given "
+               "nor a root this machine trusts")
+    if top is leaf:
+        return warning("incomplete-chain", message, f"add the intermediate certificates with --chain (if {issuer} "
+                       "is itself a private root, clients must trust it)")
+    return warning("incomplete-chain", message, f"the chain may be complete: if {issuer} is a private root, "
+                   "clients must trust it (this machine does not); if it is an intermediate, add it with --chain")

@@ -1,4 +1,8 @@
-"""The Typer application: one sub-application per noun."""
+"""The Typer application: one sub-application per noun.
+
+Help is Click's plain layout (``rich_markup_mode=None`` here and on every sub-application): Rich's help
+panels cut long option names (``--instance-prot…``) on an 80-column terminal, the plain layout never does.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from sslterm.cli import cert, deploy, key, lb, log, quickstart
 
 app = typer.Typer(
     name="sslterm", no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
-    help="Turn on SSL/TLS termination on load balancers, automatically and safely.",
+    rich_markup_mode=None, help="Turn on SSL/TLS termination on load balancers, automatically and safely.",
 )
 app.add_typer(cert.app, name="cert", help="Add, list, show, check and remove certificates.")
 app.add_typer(key.app, name="key", help="Private key utilities.")

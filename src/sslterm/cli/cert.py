@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.progress import Progress
@@ -15,12 +15,31 @@ from sslterm.discover import find_bundles
 from sslterm.errors import InputError
 from sslterm.files import read_limited, read_passphrase
 
-app = typer.Typer(no_args_is_help=True)
+app = typer.Typer(no_args_is_help=True, rich_markup_mode=None)
 
 EXIT_EXPIRING = 8
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
-FileOpt = Annotated[Path | None, typer.Option(dir_okay=False)]
+NewName = Annotated[str, typer.Argument(metavar="NAME", help="Its name in the store: 1-64 of A-Z a-z 0-9 . _ -")]
+StoredName = Annotated[str, typer.Argument(metavar="NAME", help="A stored certificate.")]
+
+
+def _file_option(help_text: str) -> Any:
+    """An optional input file: never a directory, shown as FILE in --help."""
+    return typer.Option(dir_okay=False, metavar="FILE", help=help_text)
+
+
+CertOpt = Annotated[Path | None, _file_option(
+    "The certificate: PEM or DER; may hold the chain and the key too.")]
+KeyOpt = Annotated[Path | None, _file_option(
+    "Its private key (RSA or EC, PKCS#8 or traditional PEM, or DER); not needed when in --cert.")]
+ChainOpt = Annotated[Path | None, _file_option(
+    "The intermediate certificates (PEM), in any order; a root in it is dropped.")]
+Pkcs12Opt = Annotated[Path | None, _file_option(
+    "A PKCS#12 (.p12/.pfx) file with certificate, key and chain, instead of --cert/--key/--chain.")]
+PassphraseOpt = Annotated[Path | None, _file_option(
+    "A file holding the passphrase of the key or the PKCS#12 file (a trailing newline is ignored); "
+    "the key is stored without it.")]
 
 
 def _bundle_input(cert: Path | None, key: Path | None, chain: Path | None, pkcs12: Path | None,
@@ -38,13 +57,15 @@ def _bundle_input(cert: Path | None, key: Path | None, chain: Path | None, pkcs1
 
 @app.command("add")
 def add(
-    name: str,
-    cert: FileOpt = None,
-    key: FileOpt = None,
-    chain: FileOpt = None,
-    pkcs12: FileOpt = None,
-    passphrase_file: FileOpt = None,
-    replace: Annotated[bool, typer.Option(help="Replace a stored certificate of that name.")] = False,
+    name: NewName,
+    cert: CertOpt = None,
+    key: KeyOpt = None,
+    chain: ChainOpt = None,
+    pkcs12: Pkcs12Opt = None,
+    passphrase_file: PassphraseOpt = None,
+    replace: Annotated[bool, typer.Option("--replace", help=(
+        "Replace a stored certificate of that name (redeployed wherever it is served).")),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Check a certificate, its key and chain, and store them (the key encrypted)."""
@@ -56,10 +77,10 @@ def add(
         return
     render.print_findings(added.warnings)
     verb = "replaced" if added.replaced else "added"
-    render.out.print(f"{verb} {name}: {added.summary.subject}, expires {added.summary.not_after:%Y-%m-%d}, "
-                     f"sha256 {added.summary.fingerprint_sha256[:16]}...", markup=False)
+    render.say(f"{verb} {name}: {added.summary.subject}, expires {added.summary.not_after:%Y-%m-%d}, "
+               f"sha256 {added.summary.fingerprint_sha256[:16]}...")
     if added.redeployed:
-        render.out.print(f"now served by {', '.join(added.redeployed)} (verified by a TLS handshake)", markup=False)
+        render.say(f"now served by {', '.join(added.redeployed)} (verified by a TLS handshake)")
 
 
 @app.command("list")
@@ -70,13 +91,13 @@ def list_(as_json: JsonOpt = False) -> None:
     if as_json:
         render.print_json([s.as_json() for s in items])
     elif not items:
-        render.out.print("no certificates yet; add one with: sslterm cert add NAME --cert FILE --key FILE")
+        render.say("no certificates yet; add one with: sslterm cert add NAME --cert FILE --key FILE")
     else:
         render.out.print(render.certificates_table(items, svc.clock()))
 
 
 @app.command("show")
-def show(name: str, as_json: JsonOpt = False) -> None:
+def show(name: StoredName, as_json: JsonOpt = False) -> None:
     """One certificate in detail."""
     svc = service()
     summary = svc.show_certificate(name)
@@ -87,15 +108,16 @@ def show(name: str, as_json: JsonOpt = False) -> None:
 
 
 @app.command("remove")
-def remove(name: str) -> None:
+def remove(name: StoredName) -> None:
     """Delete a stored certificate (refused while a load balancer serves it)."""
     summary = service().remove_certificate(name)
-    render.out.print(f"removed {name} (sha256 {summary.fingerprint_sha256[:16]}...)", markup=False)
+    render.say(f"removed {name} (sha256 {summary.fingerprint_sha256[:16]}...)")
 
 
 @app.command("check")
 def check(
-    days: Annotated[int, typer.Option(min=0, help="Report certificates expiring within this many days.")] = 30,
+    days: Annotated[int, typer.Option(min=0, metavar="N", help=(
+        "Report certificates expiring within this many days."))] = 30,
     as_json: JsonOpt = False,
 ) -> None:
     """Expiry report; exits 8 when any certificate expires within --days."""
@@ -106,22 +128,24 @@ def check(
     elif expiring:
         render.out.print(render.certificates_table(expiring, svc.clock()))
     else:
-        render.out.print(f"no certificate expires within {days} days")
+        render.say(f"no certificate expires within {days} days")
     if expiring:
         raise typer.Exit(EXIT_EXPIRING)
 
 
 @app.command("import")
 def import_(
-    directory: Annotated[Path, typer.Argument(file_okay=False)],
-    replace: Annotated[bool, typer.Option(help="Replace stored certificates of the same names.")] = False,
+    directory: Annotated[Path, typer.Argument(file_okay=False, metavar="DIR",
+                                              help="certbot's live/ directory, or one of NAME.crt + NAME.key")],
+    replace: Annotated[bool, typer.Option("--replace", help="Replace stored certificates of the same names.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Add every bundle in a directory (certbot's live layout, or NAME.crt + NAME.key pairs)."""
     if not directory.is_dir():
         raise InputError(f"{directory} is not a directory")
     found = list(find_bundles(directory))
-    with Progress(console=render.err, transient=True, disable=as_json) as progress:
+    # A progress bar only where a person watches: piped, it would leave a blank line in the output.
+    with Progress(console=render.err, transient=True, disable=as_json or not render.err.is_terminal) as progress:
         task = progress.add_task("importing", total=len(found))
         report = service().import_bundles(((f.name, f.read) for f in found), replace=replace,
                                           progress=lambda _name: progress.advance(task))
@@ -132,10 +156,10 @@ def import_(
         })
     else:
         for refused in report.refused:
-            render.err.print(f"refused {refused.name}:", markup=False)
+            render.say(f"refused {refused.name}:", render.err)
             render.print_findings(refused.findings)
         for code, count in sorted(report.warnings.items()):
-            render.err.print(f"warning[{code}]: {count} of the added bundles", markup=False)
-        render.out.print(f"{len(report.added)} added, {len(report.refused)} refused, {len(found)} found")
+            render.say(f"warning[{code}]: {count} of the added bundles", render.err)
+        render.say(f"{len(report.added)} added, {len(report.refused)} refused, {len(found)} found")
     if report.refused:
         raise typer.Exit(3)

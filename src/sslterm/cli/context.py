@@ -16,3 +16,8 @@ def service() -> Service:
     from sslterm.settings import from_environment
 
     return Service(from_environment())
+
+
+def changed_anything() -> bool:
+    """Whether this command saved a change to the store (False when it never opened it)."""
+    return service.cache_info().currsize > 0 and service().changed_anything

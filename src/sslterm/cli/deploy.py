@@ -5,18 +5,32 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
+from rich.table import Column
 from rich.text import Text
 
 from sslterm.cli import render
 from sslterm.cli.context import service
 
 if TYPE_CHECKING:
-    from sslterm.deployments import Outcome
+    from sslterm.deployments import CertStatus, Outcome
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
-PortOpt = Annotated[int | None, typer.Option(min=1, max=65535)]
+LbArg = Annotated[str, typer.Argument(metavar="LB", help="A registered load balancer (see: sslterm lb list).")]
+LbPortOpt = Annotated[int | None, typer.Option(min=1, max=65535, metavar="PORT", help=(
+    "The TLS port on the load balancer (default: the port of its --bind, else 443)."))]
+InstancePortOpt = Annotated[int | None, typer.Option(min=1, max=65535, metavar="PORT", help=(
+    "The port on the instances that decrypted traffic goes to (default: each backend's own port, else 80)."))]
+InstanceProtocolOpt = Annotated[str | None, typer.Option(metavar="HTTP|HTTPS", help=(
+    "How traffic goes on to the instances (default: HTTP)."))]
+RedirectOpt = Annotated[bool | None, typer.Option("--redirect-http/--no-redirect-http", help=(
+    "Answer plain HTTP with a redirect to HTTPS (default: as the listener has it; off on a new one)."))]
+HstsOpt = Annotated[bool | None, typer.Option("--hsts/--no-hsts", help=(
+    "Send Strict-Transport-Security with HTTPS answers (default: as the listener has it; off on a new one)."))]
+ProfileOpt = Annotated[str | None, typer.Option(metavar="PROFILE", help=(
+    "Mozilla's TLS profile: modern, intermediate (default) or old."))]
+DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Print the plan; touch nothing.")]
 EXIT_DRIFT = 9
+FINGERPRINT_SHOWN = 16  # hex digits of a SHA-256 fingerprint in the table: the same for expected and served
 
 
 def _print_outcome(outcome: Outcome, as_json: bool, dry_run: bool) -> None:
@@ -26,26 +40,27 @@ def _print_outcome(outcome: Outcome, as_json: bool, dry_run: bool) -> None:
         render.print_json({**outcome.plan.as_json(), "dry_run": dry_run, "served": served})
         return
     if outcome.plan.empty:
-        render.out.print(f"{outcome.plan.lb}: nothing to change")
+        render.say(f"{outcome.plan.lb}: nothing to change")
         return
-    render.out.print(("plan (dry run, nothing touched)" if dry_run else "applied") + f" on {outcome.plan.lb}:")
-    for step in outcome.plan.steps:
-        render.out.print(f"  - {step.summary}", markup=False)
+    render.say(("plan (dry run, nothing touched)" if dry_run else "applied") + f" on {outcome.plan.lb}:")
+    for step in outcome.plan.steps:  # the whole summary: the plan is what the operator approves
+        render.say(f"  - {step.summary}")
     for s in outcome.report.served if outcome.report else []:
-        render.out.print(f"  served on :{s.target.port} ({s.target.server_name or 'no SNI'}): {s.target.certificate} "
-                         f"sha256 {(s.fingerprint or '')[:16]}... verified by a TLS handshake", markup=False)
+        render.say(f"  served on :{s.target.port} ({s.target.server_name or 'no SNI'}): {s.target.certificate} "
+                   f"sha256 {(s.fingerprint or '')[:16]}... verified by a TLS handshake")
 
 
 def enable(
-    lb: str,
-    cert: Annotated[str, typer.Option(help="The stored certificate to serve.")],
-    lb_port: PortOpt = None,
-    instance_port: PortOpt = None,
-    instance_protocol: Annotated[str | None, typer.Option(help="HTTP (default) or HTTPS.")] = None,
-    redirect_http: Annotated[bool | None, typer.Option("--redirect-http/--no-redirect-http")] = None,
-    hsts: Annotated[bool | None, typer.Option("--hsts/--no-hsts")] = None,
-    tls_profile: Annotated[str | None, typer.Option(help="modern | intermediate (default) | old")] = None,
-    dry_run: Annotated[bool, typer.Option(help="Print the plan; touch nothing.")] = False,
+    lb: LbArg,
+    cert: Annotated[str, typer.Option(metavar="NAME", help=(
+        "The stored certificate to serve; the listener's first is its default, the others chosen by SNI."))],
+    lb_port: LbPortOpt = None,
+    instance_port: InstancePortOpt = None,
+    instance_protocol: InstanceProtocolOpt = None,
+    redirect_http: RedirectOpt = None,
+    hsts: HstsOpt = None,
+    tls_profile: ProfileOpt = None,
+    dry_run: DryRunOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Terminate TLS on a load balancer with a stored certificate (several per listener, by SNI)."""
@@ -56,10 +71,11 @@ def enable(
 
 
 def disable(
-    lb: str,
-    lb_port: PortOpt = None,
-    cert: Annotated[str | None, typer.Option(help="Only drop this certificate from the listener.")] = None,
-    dry_run: Annotated[bool, typer.Option(help="Print the plan; touch nothing.")] = False,
+    lb: LbArg,
+    lb_port: LbPortOpt = None,
+    cert: Annotated[str | None, typer.Option(metavar="NAME", help=(
+        "Only drop this certificate from the listener; TLS stays on with the others."))] = None,
+    dry_run: DryRunOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Remove TLS termination; the load balancer keeps serving plain HTTP as before."""
@@ -67,18 +83,38 @@ def disable(
     _print_outcome(outcome, as_json, dry_run)
 
 
-def status(lb: Annotated[str | None, typer.Argument()] = None, as_json: JsonOpt = False) -> None:
+def status(
+    lb: Annotated[str | None, typer.Argument(metavar="LB", help="Only this load balancer (default: all).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
     """Configured versus actually served, per certificate; exits 9 on any drift."""
     rows = service().status(lb)
     if as_json:
         render.print_json([r.as_json() for r in rows])
+    elif rows:
+        _print_status(rows)
     else:
-        table = Table("load balancer", "port", "certificate", "expected", "served", "expires in", "state")
-        for r in rows:
-            colour = "green" if r.state == "ok" else "red"
-            table.add_row(*render.cells(r.load_balancer, str(r.lb_port), r.certificate, (r.expected or "-")[:16],
-                                        (r.served or r.error or "-")[:40], f"{r.days_left} d"),
-                          Text(r.state, style=colour))
-        render.out.print(table if rows else "no TLS termination configured")
+        render.say("no TLS termination configured; turn it on with: sslterm enable LB --cert NAME")
     if any(r.state != "ok" for r in rows):
         raise typer.Exit(EXIT_DRIFT)
+
+
+def _print_status(rows: list[CertStatus]) -> None:
+    """A table of short, comparable values (both fingerprints cut to the same length, the state never
+    wrapped), then each problem on a line of its own, whole: an error text is what the operator acts on."""
+    table = render.data_table("load balancer", Column("port", no_wrap=True), "certificate",
+                              render.fingerprint_column("expected"), render.fingerprint_column("served"), "expires in",
+                              Column("state", no_wrap=True, min_width=len("unreachable")))
+    for r in rows:
+        table.add_row(*render.cells(r.load_balancer, str(r.lb_port), r.certificate, _short(r.expected),
+                                    _short(r.served), "-" if r.days_left is None else f"{r.days_left} d"),
+                      Text(render.safe(r.state), style="green" if r.state == "ok" else "red"))
+    render.out.print(table)
+    for r in rows:
+        if r.state != "ok":
+            detail = f": {r.error}" if r.error else ""
+            render.say(f"{r.load_balancer} :{r.lb_port} {r.certificate}: {r.state}{detail}")
+
+
+def _short(fingerprint: str | None) -> str:
+    return fingerprint[:FINGERPRINT_SHOWN] if fingerprint else "-"

@@ -5,15 +5,14 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from sslterm.cli import render
 from sslterm.cli.context import service
 
 
 def show_log(
-    limit: Annotated[int, typer.Option(min=1, help="How many entries, newest first.")] = 50,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    limit: Annotated[int, typer.Option(min=1, metavar="N", help="How many entries, newest first.")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """The audit log: every change sslterm made, newest first."""
     entries = service().audit_log(limit)
@@ -21,7 +20,10 @@ def show_log(
         render.print_json([{"at": e.at.isoformat(), "action": e.action, "target": e.target,
                             "fingerprint": e.fingerprint, "detail": e.detail} for e in entries])
         return
-    table = Table("when (UTC)", "action", "target", "fingerprint", "detail")
+    if not entries:
+        render.say("the audit log is empty: nothing has been changed yet")
+        return
+    table = render.data_table("when (UTC)", "action", "target", render.fingerprint_column("fingerprint"), "detail")
     for e in entries:
         table.add_row(*render.cells(f"{e.at:%Y-%m-%d %H:%M:%S}", e.action, e.target, (e.fingerprint or "")[:16],
                                     e.detail))

@@ -8,16 +8,35 @@ SSLTERM_DEBUG=1 asks for it.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 from sslterm.cli.app import app
-from sslterm.cli.render import print_error
+from sslterm.cli.context import changed_anything
+from sslterm.cli.render import err, print_error, say
 from sslterm.errors import SSLTermError
+
+#: Ctrl-C before anything was saved (Typer's exit code for an interruption)
+EXIT_INTERRUPTED = 130
 
 
 def main(argv: list[str] | None = None) -> None:
     try:
+        _run(argv)
+    finally:  # the command is over: a Ctrl-C now would only turn its exit code into "killed by SIGINT"
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _run(argv: list[str] | None) -> None:
+    try:
         app(args=argv, prog_name="sslterm")
+    except SystemExit as exc:
+        if exc.code == EXIT_INTERRUPTED and changed_anything():
+            # the change was saved (and is served) before the interruption: 130 would say nothing changed
+            say("warning[interrupted]: interrupted after the change was saved; it is in place "
+                "(see: sslterm log, sslterm status)", err)
+            sys.exit(0)
+        raise
     except SSLTermError as exc:
         print_error(exc)
         sys.exit(exc.exit_code)

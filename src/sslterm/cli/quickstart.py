@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import shlex
+import shutil
 import signal
+import sys
 import threading
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -23,7 +28,7 @@ def quickstart(
     svc = service()
 
     def say(line: str) -> None:
-        render.out.print(f"• {line}", markup=False, highlight=False)
+        render.say(f"• {line}")
 
     running = qs.start(svc, say)
     try:
@@ -32,11 +37,12 @@ def quickstart(
             {k: v for k, v in (headers.items() if isinstance(headers, dict) else []) if k.lower().startswith("x-")}))
         say(f"HSTS: {running.response.get('hsts')}")
         say("try it yourself:")
-        render.out.print(f"    curl --cacert {running.root_ca} --resolve {qs.HOSTNAME}:{running.tls_port}:127.0.0.1 "
-                         f"https://{qs.HOSTNAME}:{running.tls_port}/", markup=False)
-        render.out.print(f"    curl -i http://127.0.0.1:{running.http_port}/      # 301 to HTTPS", markup=False)
-        render.out.print("    sslterm status quickstart", markup=False)
-        if not check:
+        render.say(f"    curl --cacert {running.root_ca} --resolve {qs.HOSTNAME}:{running.tls_port}:127.0.0.1 "
+                   f"https://{qs.HOSTNAME}:{running.tls_port}/")
+        render.say(f"    curl -i http://127.0.0.1:{running.http_port}/      # 301 to HTTPS")
+        if not check:  # with --check the demo is torn down at once: no command to give
+            say("while the demo runs, in another terminal:")
+            render.say(f"    {status_command(svc.settings.home)}")
             say("running; press Ctrl-C to stop and tear everything down")
             stop = threading.Event()
             signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -46,3 +52,21 @@ def quickstart(
         qs.tear_down(svc)
         running.app.stop()
         say("torn down: TLS disabled, HAProxy stopped, demo certificate removed")
+
+
+def status_command(home: Path) -> str:
+    """``sslterm status quickstart`` as it works when pasted into another shell: that shell has neither the
+    demo's data directory (``make demo`` sets ``SSLTERM_HOME``) nor, perhaps, ``sslterm`` on its PATH."""
+    return f"SSLTERM_HOME={shlex.quote(str(home.absolute()))} {_this_sslterm()} status quickstart"
+
+
+def _this_sslterm() -> str:
+    """How another shell calls the sslterm running now: ``sslterm`` when PATH finds this very program,
+    else its absolute path, else this Python with ``-m sslterm``."""
+    program = Path(sys.argv[0]).absolute()
+    found = shutil.which("sslterm")
+    if found and Path(found).resolve() == program.resolve():
+        return "sslterm"
+    if program.name == "sslterm" and os.access(program, os.X_OK):
+        return shlex.quote(str(program))
+    return f"{shlex.quote(sys.executable)} -m sslterm"

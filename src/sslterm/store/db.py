@@ -78,7 +78,7 @@ class Database:
         self.commits = 0
 
     @contextmanager
-    def transaction(self, *, commit: bool = True, write: bool = True) -> Iterator[Session]:
+    def transaction(self, *, commit: bool = True, write: bool = True, counted: bool = True) -> Iterator[Session]:
         """``commit=False`` rolls back at the end even on success (dry runs). A ``write`` transaction holds
         the store's write lock from its first read (SQLite: BEGIN IMMEDIATE; rows that decide a change
         are read FOR UPDATE elsewhere), so two commands changing the same thing run one after the other;
@@ -88,5 +88,5 @@ class Database:
             yield session
             if not commit:
                 tx.rollback()
-        if commit and write:
+        if commit and write and counted:  # ``counted=False``: a record of a failure, not a change
             self.commits += 1

@@ -21,6 +21,7 @@ from pathlib import Path
 from sslterm import childenv
 from sslterm.errors import ProviderError
 from sslterm.providers.haproxy.runtime import RuntimeAPI
+from sslterm.text import one_line
 
 _MASTER = re.compile(r"^(\d+)\s+master\s+(\d+)\s+\[failed:\s*(\d+)\]", re.MULTILINE)
 _ALERT_PREFIX = re.compile(r"^\s*\[ALERT\]\s*(?:\(\d+\)\s*)?:\s*")
@@ -37,19 +38,12 @@ class MasterState:
     failed: int
 
 
-def one_line(text: str, limit: int = MAX_ALERT_CHARS) -> str:
-    """``text`` safe to print in a one-line message: every control or non-printable character (newline,
-    escape, bidi override) escaped as ``\\xNN``/``\\uNNNN``, cut to ``limit`` characters."""
-    safe = "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
-    return safe if len(safe) <= limit else safe[:limit] + "..."
-
-
 def first_alert(output: str) -> str | None:
     """The first ``[ALERT]`` line of HAProxy's output, without its ``[ALERT] (pid) :`` prefix, quoted safely
     (:func:`one_line`); None when there is none."""
     for line in output.splitlines():
         if "[ALERT]" in line:
-            return one_line(_ALERT_PREFIX.sub("", line).strip())
+            return one_line(_ALERT_PREFIX.sub("", line).strip(), MAX_ALERT_CHARS)
     return None
 
 

@@ -55,7 +55,7 @@ define TOUR_PY
 import sys
 from pathlib import Path
 from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, Encoding, pkcs12
-from sslterm.democa import DemoCA
+from sslterm.demo.ca import DemoCA
 
 out, secret = Path(sys.argv[1]), b"tour passphrase"
 ca = DemoCA("sslterm tour")
@@ -87,6 +87,7 @@ tour-files: $(TOUR)/shop.crt
 
 lint: install
 	$(BIN)/ruff check src tests bench
+	$(BIN)/lint-imports
 
 typecheck: install
 	$(BIN)/mypy

@@ -170,7 +170,7 @@ def start_backend(started: Started) -> int:
 
 
 def run_backend(port: int) -> None:
-    from sslterm.demoapp import DemoApp
+    from sslterm.demo.app import DemoApp
 
     app = DemoApp(LOCALHOST, port).start()
     stop = threading.Event()
@@ -315,7 +315,7 @@ def wait_served(port: int, server_name: str | None, fingerprint: str, within: fl
 def make_slot(ca: object, name: str, sans: Iterable[str], key_kind: str = "ec", key: object = None) -> object:
     """A CertSlot (with its Bundle) for ``sans``, issued by a DemoCA; a fresh key unless ``key`` is given."""
     from sslterm.certs.bundle import Bundle
-    from sslterm.democa import DemoCA, new_key
+    from sslterm.demo.ca import DemoCA, new_key
     from sslterm.engine.model import CertSlot
 
     assert isinstance(ca, DemoCA)

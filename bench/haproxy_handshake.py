@@ -123,7 +123,7 @@ def haproxy_roles_for(port: int) -> list[int]:
 
 
 def run(seconds: int, speed_seconds: int, client_counts: Sequence[int]) -> list[dict[str, Any]]:
-    from sslterm.democa import DemoCA
+    from sslterm.demo.ca import DemoCA
     from sslterm.engine.model import ListenerSpec
     from sslterm.providers.haproxy import create
 

@@ -148,7 +148,7 @@ def phase_stats(records: Sequence[tuple[float, float, bool, str]], windows: Sequ
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from sslterm.democa import DemoCA
+    from sslterm.demo.ca import DemoCA
     from sslterm.engine.apply import Applier
     from sslterm.engine.plan import compute
     from sslterm.service import Service
@@ -172,7 +172,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             svc.add_load_balancer("bench", "haproxy", {"bind": f"{LOCALHOST}:{tls_port}",
                                                        "backends": [f"{LOCALHOST}:{backend}"]})
             svc.enable("bench", "rotate")
-            provider = svc._providers["bench"]
+            provider = svc.ctx.providers["bench"]
             stop_file = root / "stop"
             budget = 2 * args.steady + 5 * GAP + 2 + args.max_rotation_seconds * 3
             outs = [root / f"client-{i}.json" for i in range(args.clients)]

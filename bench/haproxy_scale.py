@@ -94,7 +94,7 @@ class Timed:
 
 
 def one_size(n: int, port: int, applier_max: int) -> dict[str, Any]:
-    from sslterm.democa import DemoCA
+    from sslterm.demo.ca import DemoCA
     from sslterm.engine import apply as apply_module
     from sslterm.engine.apply import Applier
     from sslterm.engine.model import ListenerSpec, ProbeTarget, Served

@@ -100,7 +100,7 @@ def generate(n: int, target: Path) -> None:
     from cryptography.hazmat.primitives import serialization
     from cryptography.x509.oid import NameOID
 
-    from sslterm.democa import DemoCA, new_key
+    from sslterm.demo.ca import DemoCA, new_key
 
     def ca_name(cn: str) -> x509.Name:
         return x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "sslterm bench"),

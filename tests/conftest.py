@@ -57,8 +57,7 @@ def home(tmp_path: Path) -> Path:
 def service(home: Path, pki: Pki) -> Iterator[Service]:
     svc = Service(Settings(home=home), clock=lambda: NOW, anchors=(pki.root.cert,))
     yield svc
-    if svc._db is not None:  # close SQLite cleanly: warnings are errors
-        svc.db.engine.dispose()
+    svc.close()  # close SQLite cleanly: warnings are errors
 
 
 @pytest.fixture

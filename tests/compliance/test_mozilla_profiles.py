@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from sslterm.certs import BundleInput
-from sslterm.demoapp import DemoApp
-from sslterm.democa import DemoCA
+from sslterm.demo.app import DemoApp
+from sslterm.demo.ca import DemoCA
 from sslterm.service import Service
 from sslterm.settings import Settings
 

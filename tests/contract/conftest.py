@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import pytest
 from contract_subjects import Subject, make_haproxy
 
-from sslterm.demoapp import DemoApp
-from sslterm.democa import DemoCA
+from sslterm.demo.app import DemoApp
+from sslterm.demo.ca import DemoCA
 
 
 # -- fixtures ------------------------------------------------------------------------------------------

@@ -21,11 +21,11 @@ from pathlib import Path
 from cryptography.hazmat.primitives import hashes
 
 from sslterm.certs import BundleInput, validate_bundle
-from sslterm.demoapp import DemoApp
-from sslterm.democa import DemoCA
+from sslterm.demo.app import DemoApp
+from sslterm.demo.ca import DemoCA
+from sslterm.engine.contract import Provider
 from sslterm.engine.model import CertSlot
 from sslterm.engine.probe import served_fingerprint
-from sslterm.providers.base import Provider
 
 
 @dataclass

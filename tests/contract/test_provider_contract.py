@@ -1,4 +1,4 @@
-"""The provider contract (sslterm.providers.base.Provider), checked against every provider kind through the
+"""The provider contract (sslterm.engine.contract.Provider), checked against every provider kind through the
 parametrised ``provider`` fixture: each assertion is read back from the real load balancer (TLS handshakes)
 or from ``observe``, never from the provider's internals."""
 

@@ -13,8 +13,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from e2e_haproxy import Kit, stop_haproxy_under
 
-from sslterm.demoapp import DemoApp
-from sslterm.democa import DemoCA
+from sslterm.demo.app import DemoApp
+from sslterm.demo.ca import DemoCA
 
 if shutil.which("haproxy") is None:
     raise RuntimeError("these tests need HAProxy: apt-get install haproxy (make test does it)")

@@ -30,8 +30,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
 from sslterm.certs import BundleInput
-from sslterm.demoapp import DemoApp
-from sslterm.democa import DemoCA, Issued
+from sslterm.demo.app import DemoApp
+from sslterm.demo.ca import DemoCA, Issued
 from sslterm.service import Added, Service
 from sslterm.settings import Settings
 

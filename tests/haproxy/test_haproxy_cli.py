@@ -26,7 +26,7 @@ from e2e_haproxy import (
     wait_until,
 )
 
-from sslterm.democa import Issued
+from sslterm.demo.ca import Issued
 
 pytestmark = pytest.mark.haproxy
 

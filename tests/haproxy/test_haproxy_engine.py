@@ -27,10 +27,10 @@ from e2e_haproxy import (
     refused,
 )
 
+from sslterm.engine.contract import CertRef
 from sslterm.engine.model import ListenerSpec, ProbeTarget, Served
 from sslterm.engine.probe import probe
 from sslterm.errors import DeploymentError, InUse, ProviderError, UnsafePlan, VerificationFailed
-from sslterm.providers.base import CertRef
 from sslterm.providers.haproxy import HAProxyProvider, create
 from sslterm.service import Service
 

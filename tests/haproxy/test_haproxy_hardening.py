@@ -32,7 +32,7 @@ from e2e_haproxy import (
 )
 
 from sslterm.certs import BundleInput
-from sslterm.democa import Issued
+from sslterm.demo.ca import Issued
 from sslterm.errors import UnsafePlan
 from sslterm.providers.haproxy.files import read_or_none
 

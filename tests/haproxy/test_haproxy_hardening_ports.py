@@ -31,10 +31,10 @@ from e2e_haproxy import (
     run_cli,
 )
 
-from sslterm.democa import Issued
+from sslterm.demo.ca import Issued
+from sslterm.engine.contract import CertRef
 from sslterm.engine.model import ListenerSpec
 from sslterm.errors import SSLTermError
-from sslterm.providers.base import CertRef
 from sslterm.providers.haproxy import HAProxyProvider, create, process
 
 pytestmark = pytest.mark.haproxy

@@ -21,7 +21,7 @@ from e2e_haproxy import (
     https_get,
 )
 
-from sslterm.democa import DemoCA
+from sslterm.demo.ca import DemoCA
 
 pytestmark = pytest.mark.haproxy
 

@@ -12,7 +12,7 @@ from sslterm.cli import render
 from sslterm.cli.context import service
 
 if TYPE_CHECKING:
-    from sslterm.deployments import CertStatus, Outcome
+    from sslterm.service.deployments import CertStatus, Outcome
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 LbArg = Annotated[str, typer.Argument(metavar="LB", help="A registered load balancer (see: sslterm lb list).")]

@@ -23,7 +23,7 @@ def quickstart(
     check: Annotated[bool, typer.Option("--check", help="Exit after probing instead of staying up.")] = False,
 ) -> None:
     """A local HAProxy terminating TLS in front of a demo app; Ctrl-C tears it down."""
-    from sslterm import quickstart as qs
+    from sslterm.demo import quickstart as qs
 
     svc = service()
 

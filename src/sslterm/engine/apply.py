@@ -9,12 +9,12 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
 from sslterm.certs.names import dns_names as sni_names
+from sslterm.engine.contract import CertRef, Provider
 from sslterm.engine.model import ListenerSpec, ProbeTarget, Served
 from sslterm.engine.plan import Plan, Step, certificate_changes
 from sslterm.engine.probe import probe, probe_until
 from sslterm.engine.retry import with_retries
 from sslterm.errors import DeploymentError, RollbackFailed, SSLTermError, VerificationFailed
-from sslterm.providers.base import CertRef, Provider
 
 Prober = Callable[[ProbeTarget], Served]
 

@@ -66,18 +66,6 @@ class ListenerSpec:
 
 
 @dataclass(frozen=True)
-class Capabilities:
-    sni: bool = True
-    hot_swap: bool = False  # a certificate can be replaced without a reload or a listener change
-    hot_add: bool = False  # an SNI certificate can be added without a reload
-    key_types: tuple[str, ...] = ("RSA", "EC")
-    max_certificates_per_listener: int | None = None
-    #: the listener's first certificate answers clients without SNI (not so when attached to an
-    #: operator's configuration, whose own certificate comes first)
-    first_is_default: bool = True
-
-
-@dataclass(frozen=True)
 class ProbeTarget:
     host: str
     port: int

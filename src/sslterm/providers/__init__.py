@@ -1,1 +1,1 @@
-"""One package per load balancer kind, each behind the contract in :mod:`sslterm.providers.base`."""
+"""One package per load balancer kind, each behind the contract in :mod:`sslterm.engine.contract`."""

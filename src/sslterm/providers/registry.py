@@ -6,8 +6,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from sslterm.engine.contract import Provider
 from sslterm.errors import InputError
-from sslterm.providers.base import Provider
 
 #: kind -> (factory(name, options, state_dir, settings-like mapping), option validator)
 Factory = Callable[[str, Mapping[str, Any], Path, Mapping[str, str]], Provider]

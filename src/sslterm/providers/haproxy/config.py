@@ -14,7 +14,7 @@ from pathlib import Path
 
 from sslterm import grammar
 from sslterm.certs.names import name_problem
-from sslterm.engine.model import INSTANCE_PROTOCOLS, TLS_PROFILES, ListenerSpec
+from sslterm.engine.contract import INSTANCE_PROTOCOLS, TLS_PROFILES, ListenerSpec
 from sslterm.errors import InputError
 from sslterm.grammar import Endpoint
 from sslterm.providers.haproxy.layout import Layout

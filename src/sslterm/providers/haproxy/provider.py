@@ -20,11 +20,10 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import ClassVar, ParamSpec, TypeVar
 
-from sslterm.engine.model import Capabilities, CertSlot, ListenerSpec
+from sslterm.engine.contract import Capabilities, CertRef, CertSlot, ListenerSpec
 from sslterm.errors import ProviderError, UnsafePlan
 from sslterm.files import ensure_private_dir, write_atomic
 from sslterm.ports import LocalEndpoint
-from sslterm.providers.base import CertRef
 from sslterm.providers.haproxy import state
 from sslterm.providers.haproxy.config import render
 from sslterm.providers.haproxy.files import FileSet, read_or_none

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from sslterm.engine.model import CertSlot, ListenerSpec
+from sslterm.engine.contract import CertSlot, ListenerSpec
 from sslterm.files import write_atomic
 
 

@@ -1,4 +1,4 @@
-"""Certificate use cases: add (checked, keys sealed), import, list, show, remove, expiry, keys."""
+"""Certificate use cases."""
 
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ from sslterm.errors import (
     InUse,
 )
 from sslterm.files import read_limited, write_atomic
-from sslterm.service_base import ServiceBase
+from sslterm.service.context import Context
+from sslterm.service.deployments import Deployments
 from sslterm.store import certificates as rows
 from sslterm.store.loadbalancers import slot_of
 from sslterm.store.schema import AuditRow
@@ -53,12 +54,19 @@ class ImportReport:
     refused: list[Refused] = field(default_factory=list)
 
 
-class CertificateOps(ServiceBase):
+class Certificates:
+    """Certificate use cases: add (checked, keys sealed; a replacement redeployed where it is served), import,
+    list, show, remove, expiry, the audit log, removing a key's passphrase."""
+
+    def __init__(self, ctx: Context, deployments: Deployments) -> None:
+        self.ctx = ctx
+        self.deployments = deployments
+
     def _validate(self, name: str, inp: BundleInput, now: datetime, known: rows.KnownIntermediates, *,
                   taken: bool = False) -> tuple[Bundle, tuple[Finding, ...]]:
         """Every finding at once (name, existence, bundle); the bundle only when there is no error. A chain
         given without its intermediates is completed from the store's (``chain-completed``)."""
-        result = validate_bundle(inp, now=now, anchors=self.anchors, warn_days=self.warn_days, issuers=known)
+        result = validate_bundle(inp, now=now, anchors=self.ctx.anchors, warn_days=self.ctx.warn_days, issuers=known)
         problem = name_problem(name)
         findings = ((problem,) if problem else ()) + result.findings
         if taken:
@@ -69,10 +77,10 @@ class CertificateOps(ServiceBase):
         return result.bundle, result.warnings
 
     def add_certificate(self, name: str, inp: BundleInput, *, replace: bool = False) -> Added:
-        with self._changing(f"certificate/{name}") as (session, done):
+        with self.deployments.changing(f"certificate/{name}") as (session, done):
             pending: list[str] = []
             added = self._add(session, name, inp, replace, pending, rows.KnownIntermediates(session))
-            self._redeploy(session, pending, done)
+            self.deployments.redeploy(session, pending, done)
             return added
 
     def _add(self, session: Session, name: str, inp: BundleInput, replace: bool, pending: list[str],
@@ -83,7 +91,7 @@ class CertificateOps(ServiceBase):
         For imports: ``stored`` holds the stored names, lower-cased (fetched once); a name not in it
         cannot match a row, even under a case-insensitive collation, so costs no query. ``new_rows``
         collects the rows of new names, to be written in batches."""
-        now = self.clock()
+        now = self.ctx.clock()
         maybe_stored = stored is None or name.lower() in stored
         if maybe_stored and new_rows is not None:
             new_rows.write(session)  # the row asked for may be one this import queued
@@ -93,12 +101,12 @@ class CertificateOps(ServiceBase):
         if stored is not None:
             stored.add(name.lower())
         if existing is None and new_rows is not None:
-            summary = new_rows.put(name, bundle, self.vault, now)
+            summary = new_rows.put(name, bundle, self.ctx.vault, now)
             new_rows.audit(now, "cert.add", f"certificate/{name}", summary.fingerprint_sha256, "")
             return Added(summary, warnings_)
         previous = existing.fingerprint if existing is not None else None
         served_before = slot_of(existing).served_id if existing is not None else None
-        row = rows.put(session, name, bundle, self.vault, now, existing)
+        row = rows.put(session, name, bundle, self.ctx.vault, now, existing)
         rows.audit(session, now, "cert.replace" if previous else "cert.add", f"certificate/{name}",
                    row.fingerprint, f"replaced {previous}" if previous else "")
         summary = rows.to_summary(row)
@@ -113,7 +121,7 @@ class CertificateOps(ServiceBase):
         are redeployed at the end, all or nothing; an interruption leaves the store and the load balancers
         as they were."""
         report = ImportReport()
-        with self._changing("import") as (session, done):
+        with self.deployments.changing("import") as (session, done):
             stored = {stored_name.lower() for stored_name in rows.names(session)}
             new_rows = rows.NewRows()
             known = rows.KnownIntermediates(session)
@@ -132,35 +140,35 @@ class CertificateOps(ServiceBase):
                 if progress:
                     progress(name)
             new_rows.write(session)
-            self._redeploy(session, pending, done)
+            self.deployments.redeploy(session, pending, done)
         return report
 
     def list_certificates(self) -> list[CertSummary]:
-        with self.db.transaction(write=False) as session:
+        with self.ctx.db.transaction(write=False) as session:
             return [rows.to_summary(row) for row in rows.all_rows(session)]
 
     def show_certificate(self, name: str) -> CertSummary:
-        with self.db.transaction(write=False) as session:
-            row = self._cert(session, name)
+        with self.ctx.db.transaction(write=False) as session:
+            row = self.ctx.cert(session, name)
             return rows.to_summary(row)
 
     def remove_certificate(self, name: str) -> CertSummary:
-        with self.db.transaction() as session:
-            row = self._cert(session, name)
+        with self.ctx.db.transaction() as session:
+            row = self.ctx.cert(session, name)
             summary = rows.to_summary(row)
             if summary.attached_to:
                 raise InUse(f"certificate {name!r} is served by: {', '.join(summary.attached_to)}",
                             hint="disable it there first: sslterm disable LB")
             session.delete(row)
-            rows.audit(session, self.clock(), "cert.remove", f"certificate/{name}", summary.fingerprint_sha256)
+            rows.audit(session, self.ctx.clock(), "cert.remove", f"certificate/{name}", summary.fingerprint_sha256)
             return summary
 
     def expiring(self, days: int) -> list[CertSummary]:
-        now = self.clock()
+        now = self.ctx.clock()
         return [s for s in self.list_certificates() if s.days_left(now) < days]
 
     def audit_log(self, limit: int = 50) -> list[AuditRow]:
-        with self.db.transaction(write=False) as session:
+        with self.ctx.db.transaction(write=False) as session:
             return rows.audit_entries(session, limit)
 
     def decrypt_key(self, key_file: Path, passphrase: bytes, out: Path, *, force: bool = False) -> None:

@@ -1,4 +1,5 @@
-"""Deployment use cases over one store transaction: enable, disable, redeploy, status.
+"""Deployments: bring load balancers to what the store says, inside one command's store transaction, and
+tell what they serve (status).
 
 The store change and the load balancer change succeed together: the engine applies inside the
 transaction, and a failed deployment (rolled back on the load balancer) rolls the store back too.
@@ -6,19 +7,24 @@ transaction, and a failed deployment (rolled back on the load balancer) rolls th
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from sslterm.certs.names import dns_names
 from sslterm.engine.apply import Applier, Prober, Report, probe_targets
+from sslterm.engine.contract import Provider
 from sslterm.engine.model import ListenerSpec, Served
 from sslterm.engine.plan import Plan, certificate_changes, compute
 from sslterm.engine.probe import probe
-from sslterm.errors import UnsafePlan
-from sslterm.providers.base import Provider
+from sslterm.errors import DeploymentError, RollbackFailed, SSLTermError, UnsafePlan
+from sslterm.service.context import Context
+from sslterm.store import certificates as rows
 from sslterm.store import loadbalancers as lb_rows
 from sslterm.store.certificates import load_bundle
 from sslterm.store.schema import CertificateRow, LoadBalancerRow
@@ -173,3 +179,81 @@ def summary(lb: LoadBalancerRow) -> dict[str, object]:
     return {"name": lb.name, "kind": lb.kind, "options": lb.options,
             "listeners": [x.describe() for x in lb_rows.desired_listeners(lb)],
             "certificates": sorted({t.certificate.name for t in lb.terminations})}
+
+
+Done = list[tuple[str, Outcome]]  # the load balancers a command changed, with how (for putting them back)
+
+
+class Deployments:
+    """The one way a command changes the store and load balancers together (``changing``), and status."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    @contextmanager
+    def changing(self, target: str, *, commit: bool = True) -> Iterator[tuple[Session, Done]]:
+        """One command's transaction and the load balancers it changed. On any failure (a refused
+        deployment, Ctrl-C, the commit itself) the store rolls back and every load balancer already changed
+        is put back; the failure is then audited in a transaction of its own. After success, copies of
+        certificates no longer served are removed."""
+        done: Done = []
+        try:
+            with self.ctx.db.transaction(commit=commit) as session:
+                yield session, done
+        except BaseException as exc:
+            try:
+                self._put_back(done, exc)
+            except RollbackFailed as failed:
+                self._audit_failure(target, failed)
+                raise
+            if isinstance(exc, DeploymentError):
+                self._audit_failure(target, exc)
+            raise
+        for lb_name, _ in done:
+            with contextlib.suppress(SSLTermError):
+                self.ctx.providers[lb_name].cleanup()
+
+    def _put_back(self, done: Done, cause: BaseException) -> None:
+        """Restore every load balancer in ``done`` (newest first), all of them even if one fails."""
+        failed: list[tuple[str, SSLTermError]] = []
+        for lb_name, outcome in reversed(done):
+            try:
+                restore(lb_name, self.ctx.providers[lb_name], outcome.previous,
+                        verify_within=self.ctx.verify_within, prober=self.ctx.prober)
+            except SSLTermError as exc:
+                failed.append((lb_name, exc))
+        if failed:
+            what = cause.message if isinstance(cause, SSLTermError) else type(cause).__name__
+            names = ", ".join(f"{lb} ({exc.message})" for lb, exc in failed)
+            raise RollbackFailed(f"{what}; putting back failed on: {names}",
+                                 hint="check the load balancers now: sslterm status") from failed[0][1]
+
+    def _audit_failure(self, target: str, exc: SSLTermError) -> None:
+        """Best effort: a store that cannot record the failure must not hide it."""
+        with contextlib.suppress(SQLAlchemyError), self.ctx.db.transaction(counted=False) as session:
+            rows.audit(session, self.ctx.clock(), "deploy.failed", target, None, exc.message)
+
+    def redeploy(self, session: Session, lb_names: Sequence[str], done: Done) -> None:
+        """Deploy to each load balancer in turn (once each), recording it in ``done`` so that the
+        command's failure puts it back."""
+        for lb_name in dict.fromkeys(lb_names):
+            self.deploy_one(session, self.ctx.lb(session, lb_name), done, dry_run=False)
+
+    def deploy_one(self, session: Session, lb: LoadBalancerRow, done: Done, *, dry_run: bool) -> Outcome:
+        """Deploy ``lb`` and, unless it was a dry run, record it for the command's put-back."""
+        outcome = self._deploy(session, lb, dry_run=dry_run)
+        if not dry_run:
+            done.append((lb.name, outcome))
+        return outcome
+
+    def _deploy(self, session: Session, lb: LoadBalancerRow, *, dry_run: bool) -> Outcome:
+        def audit(action: str, target: str, fingerprint: str | None, detail: str) -> None:
+            rows.audit(session, self.ctx.clock(), action, target, fingerprint, detail)
+
+        return deploy(session, lb, self.ctx.provider(lb), self.ctx.vault, self.ctx.clock(), dry_run=dry_run,
+                      verify_within=self.ctx.verify_within, prober=self.ctx.prober, audit=audit)
+
+    def status(self, lb_name: str | None = None) -> list[CertStatus]:
+        with self.ctx.db.transaction(write=False) as session:
+            lbs = [self.ctx.lb(session, lb_name)] if lb_name else lb_rows.all_rows(session)
+            return [s for lb in lbs for s in status(lb, self.ctx.provider(lb), self.ctx.clock(), self.ctx.prober)]

@@ -1,4 +1,5 @@
-"""The provider contract every load balancer kind implements.
+"""The provider contract every load balancer kind implements; providers import the engine through this
+module only (the values they share with it are re-exported here).
 
 A provider speaks to one load balancer. Every method is idempotent: calling it again with the same
 arguments changes nothing and costs (almost) nothing. Errors from SDKs, sockets or subprocesses are
@@ -12,8 +13,22 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Protocol
 
-from sslterm.engine.model import Capabilities, CertSlot, ListenerSpec
+from sslterm.engine.model import INSTANCE_PROTOCOLS, TLS_PROFILES, CertSlot, ListenerSpec
 from sslterm.ports import LocalEndpoint
+
+__all__ = ["INSTANCE_PROTOCOLS", "TLS_PROFILES", "Capabilities", "CertRef", "CertSlot", "ListenerSpec", "Provider"]
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    sni: bool = True
+    hot_swap: bool = False  # a certificate can be replaced without a reload or a listener change
+    hot_add: bool = False  # an SNI certificate can be added without a reload
+    key_types: tuple[str, ...] = ("RSA", "EC")
+    max_certificates_per_listener: int | None = None
+    #: the listener's first certificate answers clients without SNI (not so when attached to an
+    #: operator's configuration, whose own certificate comes first)
+    first_is_default: bool = True
 
 
 @dataclass(frozen=True)

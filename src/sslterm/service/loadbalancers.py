@@ -1,4 +1,4 @@
-"""Load balancer use cases: register, list, remove, enable and disable TLS, status."""
+"""Load balancer use cases."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from sslterm import ports
 from sslterm.certs.names import name_problem
-from sslterm.deployments import CertStatus, Outcome, needs_default, status, summary
+from sslterm.engine.contract import Provider
 from sslterm.engine.model import INSTANCE_PROTOCOLS, TLS_PROFILES
 from sslterm.errors import (
     AlreadyExists,
@@ -21,8 +21,8 @@ from sslterm.errors import (
 )
 from sslterm.ports import LocalEndpoint
 from sslterm.providers import registry
-from sslterm.providers.base import Provider
-from sslterm.service_base import ServiceBase
+from sslterm.service.context import Context
+from sslterm.service.deployments import Deployments, Outcome, needs_default, summary
 from sslterm.store import certificates as rows
 from sslterm.store import loadbalancers as lb_rows
 from sslterm.store.schema import LoadBalancerRow
@@ -46,7 +46,13 @@ def merge_settings(current: dict[str, object] | None, **given: object) -> dict[s
 
 
 
-class LoadBalancerOps(ServiceBase):
+class LoadBalancers:
+    """Load balancer use cases: register (refusing taken ports), list, show, remove, enable and disable TLS."""
+
+    def __init__(self, ctx: Context, deployments: Deployments) -> None:
+        self.ctx = ctx
+        self.deployments = deployments
+
     def add_load_balancer(self, name: str, kind: str, options: dict[str, Any]) -> dict[str, object]:
         """Register and start a load balancer. Refused (``port-taken``, ``port-in-use``) when it would listen
         where another one or another program does; a refusal or a failed start leaves nothing behind: no
@@ -58,22 +64,22 @@ class LoadBalancerOps(ServiceBase):
         clean = validate(options)
         started: Provider | None = None
         try:
-            with self.db.transaction() as session:
+            with self.ctx.db.transaction() as session:
                 if lb_rows.get(session, name) is not None:
                     raise AlreadyExists(f"a load balancer named {name!r} exists", hint="choose another name")
-                lb = LoadBalancerRow(name=name, kind=kind, options=clean, created_at=self.clock())
-                self._providers.pop(name, None)  # a provider cached under this name knows old options
+                lb = LoadBalancerRow(name=name, kind=kind, options=clean, created_at=self.ctx.clock())
+                self.ctx.forget_provider(name)  # a provider cached under this name knows old options
                 session.add(lb)
                 session.flush()
-                provider = self.provider(lb)
+                provider = self.ctx.provider(lb)
                 self._refuse_port_clash(session, name, self._endpoints(lb), hint="choose another --bind or "
                                         "--http-bind (HOST:PORT)")
                 started = provider
                 provider.start()
-                rows.audit(session, self.clock(), "lb.add", f"lb/{name}", None, kind)
+                rows.audit(session, self.ctx.clock(), "lb.add", f"lb/{name}", None, kind)
                 added = summary(lb)
         except BaseException:
-            self._providers.pop(name, None)
+            self.ctx.forget_provider(name)
             if started is not None:  # its files, sockets and process; the transaction takes the row back
                 with contextlib.suppress(SSLTermError):
                     started.stop()
@@ -82,7 +88,7 @@ class LoadBalancerOps(ServiceBase):
 
     def _endpoints(self, lb: LoadBalancerRow) -> tuple[LocalEndpoint, ...]:
         """Where ``lb`` listens, or will: its plain HTTP bind, its default lb port and every port it serves."""
-        provider = self.provider(lb)
+        provider = self.ctx.provider(lb)
         return provider.local_endpoints({provider.default_lb_port, *(t.lb_port for t in lb.terminations)})
 
     def _refuse_port_clash(self, session: Session, name: str, wanted: Sequence[LocalEndpoint], *,
@@ -99,24 +105,24 @@ class LoadBalancerOps(ServiceBase):
         ports.refuse_in_use(name, wanted, hint=hint)
 
     def list_load_balancers(self) -> list[dict[str, object]]:
-        with self.db.transaction(write=False) as session:
+        with self.ctx.db.transaction(write=False) as session:
             return [summary(lb) for lb in lb_rows.all_rows(session)]
 
     def show_load_balancer(self, name: str) -> dict[str, object]:
-        with self.db.transaction(write=False) as session:
-            return summary(self._lb(session, name))
+        with self.ctx.db.transaction(write=False) as session:
+            return summary(self.ctx.lb(session, name))
 
     def remove_load_balancer(self, name: str) -> None:
-        with self.db.transaction() as session:
-            lb = self._lb(session, name)
+        with self.ctx.db.transaction() as session:
+            lb = self.ctx.lb(session, name)
             if lb.terminations:
                 ports = sorted({t.lb_port for t in lb.terminations})
                 raise InUse(f"load balancer {name!r} still terminates TLS on port(s) {ports}",
                             hint=f"disable it first: sslterm disable {name} --lb-port PORT")
-            provider = self.provider(lb)
-            self._providers.pop(name, None)  # a later load balancer of this name gets its own
+            provider = self.ctx.provider(lb)
+            self.ctx.forget_provider(name)  # a later load balancer of this name gets its own
             session.delete(lb)
-            rows.audit(session, self.clock(), "lb.remove", f"lb/{name}")
+            rows.audit(session, self.ctx.clock(), "lb.remove", f"lb/{name}")
             session.flush()
             provider.stop(keep_files=True)  # a failure to stop keeps the row; a failed commit can restart it
         provider.stop()  # the store has forgotten it: now its files go
@@ -126,10 +132,10 @@ class LoadBalancerOps(ServiceBase):
                tls_profile: str | None = None, dry_run: bool = False) -> Outcome:
         """Terminate TLS on ``lb_port`` with ``cert_name`` (added after the listener's other certificates);
         options left None keep the listener's current value, or the default for a new listener."""
-        with self._changing(f"lb/{lb_name}", commit=not dry_run) as (session, done):
-            lb = self._lb(session, lb_name)
-            cert = self._cert(session, cert_name)
-            provider = self.provider(lb)
+        with self.deployments.changing(f"lb/{lb_name}", commit=not dry_run) as (session, done):
+            lb = self.ctx.lb(session, lb_name)
+            cert = self.ctx.cert(session, cert_name)
+            provider = self.ctx.provider(lb)
             port = lb_port or provider.default_lb_port
             if port not in {t.lb_port for t in lb.terminations}:  # a port it serves already is its own
                 self._refuse_port_clash(session, lb.name, provider.local_endpoints([port], http=False),
@@ -137,25 +143,20 @@ class LoadBalancerOps(ServiceBase):
             settings = merge_settings(lb_rows.listener_settings(lb, port), instance_port=instance_port,
                                       instance_protocol=instance_protocol, redirect_http=redirect_http, hsts=hsts,
                                       tls_profile=tls_profile)
-            first = needs_default(lb, cert, port, self.provider(lb))  # no DNS name: only the default can serve it
-            lb_rows.add_termination(session, lb, cert, port, settings, self.clock(), first=first)
-            return self._deploy_one(session, lb, done, dry_run=dry_run)
+            first = needs_default(lb, cert, port, self.ctx.provider(lb))  # no DNS name: only the default can serve it
+            lb_rows.add_termination(session, lb, cert, port, settings, self.ctx.clock(), first=first)
+            return self.deployments.deploy_one(session, lb, done, dry_run=dry_run)
 
     def disable(self, lb_name: str, *, lb_port: int | None = None, cert_name: str | None = None,
                 dry_run: bool = False) -> Outcome:
         """Stop terminating TLS on ``lb_port`` (or only drop ``cert_name`` from it)."""
-        with self._changing(f"lb/{lb_name}", commit=not dry_run) as (session, done):
-            lb = self._lb(session, lb_name)
-            port = lb_port or self.provider(lb).default_lb_port
+        with self.deployments.changing(f"lb/{lb_name}", commit=not dry_run) as (session, done):
+            lb = self.ctx.lb(session, lb_name)
+            port = lb_port or self.ctx.provider(lb).default_lb_port
             gone = [t for t in lb.terminations if t.lb_port == port and cert_name in (None, t.certificate.name)]
             if not gone:
                 raise NotFound(f"{lb_name} terminates no TLS on port {port}" +
                                (f" with {cert_name}" if cert_name else ""), hint=f"see: sslterm lb show {lb_name}")
             for t in gone:
                 lb.terminations.remove(t)
-            return self._deploy_one(session, lb, done, dry_run=dry_run)
-
-    def status(self, lb_name: str | None = None) -> list[CertStatus]:
-        with self.db.transaction(write=False) as session:
-            lbs = [self._lb(session, lb_name)] if lb_name else lb_rows.all_rows(session)
-            return [s for lb in lbs for s in status(lb, self.provider(lb), self.clock(), self.prober)]
+            return self.deployments.deploy_one(session, lb, done, dry_run=dry_run)

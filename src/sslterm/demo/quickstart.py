@@ -15,8 +15,8 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 
 from sslterm.certs import BundleInput
-from sslterm.demoapp import DemoApp
-from sslterm.democa import DemoCA
+from sslterm.demo.app import DemoApp
+from sslterm.demo.ca import DemoCA
 from sslterm.errors import InputError, SSLTermError
 from sslterm.files import ensure_private_dir, write_atomic
 from sslterm.service import Service

@@ -1,0 +1,103 @@
+"""The one facade every adapter (CLI, API) uses. Holds no presentation and reads no environment.
+
+Composed, not inherited: a :class:`~sslterm.service.context.Context` (settings, clock, store, vault,
+providers) shared by three parts, ``certificates``, ``loadbalancers`` and ``deployments``. The facade
+names their use cases for the adapters; a reader follows one call down into exactly one part.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from cryptography import x509
+
+from sslterm.engine.apply import Prober
+from sslterm.engine.contract import Provider
+from sslterm.engine.probe import probe
+from sslterm.service.certificates import IMPORT_FLUSH_EVERY, Added, Certificates, ImportReport, Refused
+from sslterm.service.context import SYSTEM_ANCHORS, Context, ProviderFactory, load_anchors, utcnow
+from sslterm.service.deployments import CertStatus, Deployments, Outcome
+from sslterm.service.loadbalancers import LoadBalancers, merge_settings
+from sslterm.settings import Settings
+from sslterm.store.db import Database
+from sslterm.store.schema import LoadBalancerRow
+from sslterm.store.secrets import KeyVault
+
+
+class Service:
+    """``Service(settings, clock=..., anchors=..., provider_factory=..., prober=...)``: collaborators are
+    injected, so tests use real local services instead of patching."""
+
+    def __init__(self, settings: Settings, *, clock: Callable[[], datetime] = utcnow,
+                 anchors: Sequence[x509.Certificate] | None = None, warn_days: int = 30,
+                 provider_factory: ProviderFactory | None = None, verify_within: float = 15.0,
+                 prober: Prober = probe) -> None:
+        self.ctx = Context(settings, clock=clock, anchors=anchors, warn_days=warn_days,
+                           provider_factory=provider_factory, verify_within=verify_within, prober=prober)
+        self.deployments = Deployments(self.ctx)
+        self.certificates = Certificates(self.ctx, self.deployments)
+        self.loadbalancers = LoadBalancers(self.ctx, self.deployments)
+        # the use cases, by the names the adapters call them
+        self.add_certificate = self.certificates.add_certificate
+        self.import_bundles = self.certificates.import_bundles
+        self.list_certificates = self.certificates.list_certificates
+        self.show_certificate = self.certificates.show_certificate
+        self.remove_certificate = self.certificates.remove_certificate
+        self.expiring = self.certificates.expiring
+        self.audit_log = self.certificates.audit_log
+        self.decrypt_key = self.certificates.decrypt_key
+        self.add_load_balancer = self.loadbalancers.add_load_balancer
+        self.list_load_balancers = self.loadbalancers.list_load_balancers
+        self.show_load_balancer = self.loadbalancers.show_load_balancer
+        self.remove_load_balancer = self.loadbalancers.remove_load_balancer
+        self.enable = self.loadbalancers.enable
+        self.disable = self.loadbalancers.disable
+        self.status = self.deployments.status
+
+    # -- the wiring, for adapters and tests ----------------------------------------------------------
+    @property
+    def settings(self) -> Settings:
+        return self.ctx.settings
+
+    @property
+    def clock(self) -> Callable[[], datetime]:
+        return self.ctx.clock
+
+    @property
+    def db(self) -> Database:
+        return self.ctx.db
+
+    @property
+    def vault(self) -> KeyVault:
+        return self.ctx.vault
+
+    @property
+    def anchors(self) -> Sequence[x509.Certificate]:
+        return self.ctx.anchors
+
+    @property
+    def changed_anything(self) -> bool:
+        return self.ctx.changed_anything
+
+    def provider(self, lb: LoadBalancerRow) -> Provider:
+        return self.ctx.provider(lb)
+
+    def close(self) -> None:
+        self.ctx.close()
+
+
+__all__ = [
+    "IMPORT_FLUSH_EVERY",
+    "SYSTEM_ANCHORS",
+    "Added",
+    "CertStatus",
+    "ImportReport",
+    "Outcome",
+    "ProviderFactory",
+    "Refused",
+    "Service",
+    "load_anchors",
+    "merge_settings",
+    "utcnow",
+]

@@ -1,0 +1,125 @@
+"""What every part of the service shares: the wiring (settings, clock, store, key vault, trust anchors,
+providers) and the lookups by name that every use case starts with. Built once per command (or per API
+process) and handed to the parts of the service; holds no use case itself."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from sqlalchemy.orm import Session
+
+from sslterm.engine.apply import Prober
+from sslterm.engine.contract import Provider
+from sslterm.engine.probe import probe
+from sslterm.errors import NotFound
+from sslterm.files import create_private_file, ensure_private_dir
+from sslterm.providers import registry
+from sslterm.settings import Settings
+from sslterm.store import certificates as rows
+from sslterm.store import loadbalancers as lb_rows
+from sslterm.store.db import Database, open_engine
+from sslterm.store.schema import CertificateRow, LoadBalancerRow
+from sslterm.store.secrets import KeyVault, vault_from
+
+SYSTEM_ANCHORS = Path("/etc/ssl/certs/ca-certificates.crt")
+ProviderFactory = Callable[[str, str, dict[str, Any]], Provider]  # (name, kind, options) -> provider
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def load_anchors(path: Path = SYSTEM_ANCHORS) -> tuple[x509.Certificate, ...]:
+    """The system's trusted roots, used only to tell whether a chain is complete."""
+    try:
+        with warnings.catch_warnings():  # some distribution roots have odd serial numbers
+            warnings.simplefilter("ignore")
+            return tuple(x509.load_pem_x509_certificates(path.read_bytes()))
+    except (OSError, ValueError):
+        return ()
+
+
+class Context:
+    """``Context(settings, clock=..., anchors=..., provider_factory=..., prober=...)``: collaborators are
+    injected, so tests use real local services instead of patching. The store, the vault and the trust
+    anchors are opened on first use: `sslterm --help` and usage errors never pay for them."""
+
+    def __init__(self, settings: Settings, *, clock: Callable[[], datetime] = utcnow,
+                 anchors: Sequence[x509.Certificate] | None = None, warn_days: int = 30,
+                 provider_factory: ProviderFactory | None = None, verify_within: float = 15.0,
+                 prober: Prober = probe) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.warn_days = warn_days
+        self.verify_within = verify_within
+        self.prober = prober
+        self._provider_factory = provider_factory
+        self.providers: dict[str, Provider] = {}
+        self._anchors = anchors
+        self._db: Database | None = None
+        self._vault: KeyVault | None = None
+
+    @property
+    def db(self) -> Database:
+        if self._db is None:
+            ensure_private_dir(self.settings.home)
+            if self.settings.database_url is None:
+                create_private_file(self.settings.home / "sslterm.db")
+            self._db = Database(open_engine(self.settings.effective_database_url))
+        return self._db
+
+    @property
+    def changed_anything(self) -> bool:
+        """Whether a change was committed to the store through this context (an interruption after that
+        must not claim that nothing changed)."""
+        return self._db is not None and self._db.commits > 0
+
+    @property
+    def vault(self) -> KeyVault:
+        if self._vault is None:
+            self._vault = vault_from(self.settings.secret_key, self.settings.key_file)
+        return self._vault
+
+    @property
+    def anchors(self) -> Sequence[x509.Certificate]:
+        if self._anchors is None:
+            self._anchors = load_anchors()
+        return self._anchors
+
+    def provider(self, lb: LoadBalancerRow) -> Provider:
+        """The provider for ``lb``, built once per context (``forget_provider`` when ``lb`` goes)."""
+        if lb.name not in self.providers:
+            if self._provider_factory is not None:
+                self.providers[lb.name] = self._provider_factory(lb.name, lb.kind, lb.options)
+            else:
+                factory, _ = registry.lookup(lb.kind)
+                self.providers[lb.name] = factory(lb.name, lb.options, self.settings.home / "lb" / lb.name,
+                                                  {"haproxy_binary": self.settings.haproxy_binary})
+        return self.providers[lb.name]
+
+    def forget_provider(self, name: str) -> None:
+        """A later load balancer of this name gets its own provider (a cached one knows old options)."""
+        self.providers.pop(name, None)
+
+    def cert(self, session: Session, name: str) -> CertificateRow:
+        row = rows.get(session, name)
+        if row is None:
+            raise NotFound(f"no certificate named {name!r}",
+                           hint="see: sslterm cert list; add one with: sslterm cert add NAME ...")
+        return row
+
+    def lb(self, session: Session, name: str) -> LoadBalancerRow:
+        lb = lb_rows.get(session, name)
+        if lb is None:
+            raise NotFound(f"no load balancer named {name!r}", hint="see: sslterm lb list")
+        return lb
+
+    def close(self) -> None:
+        """Release the store's connections (tests; a command's process just exits)."""
+        if self._db is not None:
+            self._db.engine.dispose()

@@ -4,7 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-APT_PACKAGES := haproxy ca-certificates openssl
+# postgresql: the shared-store tests start a throw-away cluster of their own (tests/pgcluster.py)
+APT_PACKAGES := haproxy ca-certificates openssl postgresql strace
 
 .PHONY: install system-packages tools demo test lint typecheck unit bench clean tour-files
 

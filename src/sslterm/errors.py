@@ -6,6 +6,7 @@
     │   ├── AlreadyExists           the name is taken (``exists``)
     │   └── InUse                   refused while still attached (``in-use``)
     ├── CertificateError            the bundle fails one or more checks; carries every finding
+    ├── Busy                        another command holds the load balancer's lease (``lb-busy``)
     ├── ProviderError               a load balancer said no; ``retryable`` tells the retry loop
     ├── UnsafePlan                  the plan would break something; nothing was touched
     └── DeploymentError             applying failed after something was touched
@@ -70,6 +71,13 @@ class CertificateError(SSLTermError):
             hint=first.hint if first else None,
         )
         self.findings = tuple(findings)
+
+
+class Busy(SSLTermError):
+    """Another command (on this machine or another controller) is changing the load balancer now."""
+
+    code = "lb-busy"
+    exit_code = 1
 
 
 class ProviderError(SSLTermError):

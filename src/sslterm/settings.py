@@ -10,6 +10,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from sslterm.errors import SSLTermError
+
+#: a secret key file larger than this is not a key (a wrong path, most likely): refused before reading it all
+MAX_SECRET_KEY_FILE_BYTES = 4096
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -17,6 +22,16 @@ class Settings:
     database_url: str | None = None
     secret_key: str | None = None
     haproxy_binary: str = "haproxy"
+
+    def __post_init__(self) -> None:
+        """A store given by URL may be shared by several controllers, which must all seal private keys with
+        one secret key: a key file made in this controller's data directory would be its own."""
+        if self.database_url and not self.secret_key:
+            raise SSLTermError(
+                "SSLTERM_DATABASE_URL is set but no secret key (SSLTERM_SECRET_KEY or SSLTERM_SECRET_KEY_FILE)",
+                code="secret-key-required",
+                hint="give the key every controller of this store uses (a new store: head -c 32 /dev/urandom "
+                     "| base64); see docs/shared-store.md")
 
     @property
     def effective_database_url(self) -> str:
@@ -39,9 +54,46 @@ def from_environment(env: Mapping[str, str] | None = None) -> Settings:
     return Settings(
         home=_absolute(home),
         database_url=env.get("SSLTERM_DATABASE_URL") or None,
-        secret_key=env.get("SSLTERM_SECRET_KEY") or None,
+        secret_key=_secret_key(env),
         haproxy_binary=env.get("SSLTERM_HAPROXY") or "haproxy",
     )
+
+
+def _secret_key(env: Mapping[str, str]) -> str | None:
+    """``SSLTERM_SECRET_KEY``, or the content of ``SSLTERM_SECRET_KEY_FILE`` (a mounted secret keeps the key
+    out of the environment, which other processes of the same user can read). Not both: they could differ."""
+    value, file = env.get("SSLTERM_SECRET_KEY") or None, env.get("SSLTERM_SECRET_KEY_FILE") or None
+    if value and file:
+        raise SSLTermError("both SSLTERM_SECRET_KEY and SSLTERM_SECRET_KEY_FILE are set", code="secret-key-ambiguous",
+                           hint="unset one of them")
+    return _read_secret_key_file(_absolute(file)) if file else value
+
+
+def _read_secret_key_file(path: Path) -> str:
+    """The key in ``path`` without its line end. Refused, like the data directory's key file, when other
+    users may read it, and when it is empty, too large or not text."""
+    try:
+        with path.open("rb") as handle:
+            mode = os.fstat(handle.fileno()).st_mode
+            data = handle.read(MAX_SECRET_KEY_FILE_BYTES + 1)
+    except OSError as exc:
+        raise _bad_key_file(path, f"cannot be read ({exc.strerror})", "check SSLTERM_SECRET_KEY_FILE") from exc
+    if mode & 0o077:
+        raise _bad_key_file(path, "is readable by other users",
+                            f"chmod 600 {path} (a mounted secret: give it mode 0400 or 0600)")
+    if len(data) > MAX_SECRET_KEY_FILE_BYTES:
+        raise _bad_key_file(path, "is too large to be a secret key", "check SSLTERM_SECRET_KEY_FILE")
+    try:
+        key = data.rstrip(b"\r\n").decode("utf-8")
+    except UnicodeDecodeError:
+        raise _bad_key_file(path, "is not text", "write the key as text: head -c 32 /dev/urandom | base64") from None
+    if not key:
+        raise _bad_key_file(path, "is empty", "write the key every controller of the store uses into it")
+    return key
+
+
+def _bad_key_file(path: Path, problem: str, hint: str) -> SSLTermError:
+    return SSLTermError(f"the secret key file {path} {problem}", code="bad-key-file", hint=hint)
 
 
 def _absolute(home: str) -> Path:

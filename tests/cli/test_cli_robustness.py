@@ -43,7 +43,7 @@ def test_options_of_the_other_haproxy_mode_are_refused(cli: Cli) -> None:
 
 def test_an_unreachable_database_is_one_line_without_its_password(cli: Cli) -> None:
     for url in ("sqlite:////nonexistent-dir/sslterm.db", "postgresql://admin:hunter2@127.0.0.1:1/sslterm"):
-        env = cli.env() | {"SSLTERM_DATABASE_URL": url}
+        env = cli.env() | {"SSLTERM_DATABASE_URL": url, "SSLTERM_SECRET_KEY": "x" * 40}
         proc = subprocess.run([sys.executable, "-m", "sslterm", "cert", "list"], env=env, capture_output=True,
                               text=True, timeout=60, check=False)
         assert proc.returncode == 1, url

@@ -24,6 +24,12 @@ def listeners_in_store(home: Path) -> int:
         return int(db.execute("SELECT count(*) FROM terminations").fetchone()[0])
 
 
+def verified(home: Path) -> int:
+    """Deployments whose outcome was recorded: from then on the change is saved and served."""
+    with sqlite3.connect(home / "sslterm.db", timeout=10) as db:
+        return int(db.execute("SELECT count(*) FROM deployments WHERE state = 'verified'").fetchone()[0])
+
+
 def start_cli(home: Path, *args: str) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SSLTERM_")}
     env.update(SSLTERM_HOME=str(home), COLUMNS="200", NO_COLOR="1")
@@ -32,11 +38,12 @@ def start_cli(home: Path, *args: str) -> subprocess.Popen[str]:
 
 
 def interrupt_after(proc: subprocess.Popen[str], home: Path, committed: bool, delay: float) -> bool:
-    """SIGINT ``proc`` once the store shows the change (``committed``), or after ``delay`` seconds; True
-    when the signal was sent after the commit while the command still ran."""
+    """SIGINT ``proc`` once its deployment is recorded as verified (``committed``), or after ``delay``
+    seconds; True when the signal was sent after that while the command still ran."""
     deadline = time.monotonic() + (30 if committed else delay)
+    before = verified(home)
     while proc.poll() is None and time.monotonic() < deadline:
-        if committed and listeners_in_store(home) == 1:
+        if committed and verified(home) > before:
             proc.send_signal(signal.SIGINT)
             return True
         time.sleep(0.002)

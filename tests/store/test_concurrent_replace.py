@@ -1,4 +1,5 @@
-"""Two real processes replacing the same certificate at once (issue 6, item 4).
+"""Two real processes replacing the same certificate at once (issue 6, item 4), on SQLite and on PostgreSQL
+(two controllers of one shared store, issue 7).
 
 One keeps re-adding the stored bundle, the other alternates two new bundles. Before the fix a row could end
 with one bundle's certificate and the other's sealed key; every later deploy then failed. Now the read that
@@ -12,8 +13,10 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from pgcluster import Cluster, session_fixture
 from pkitools import Pki, pems
 from sslterm.service import Service
 from sslterm.settings import Settings
@@ -31,8 +34,8 @@ WORKER = textwrap.dedent("""
     from sslterm.settings import Settings
     from sslterm.store.certificates import get, load_bundle
 
-    home, secret, rounds, *bundles = sys.argv[1:]
-    svc = Service(Settings(home=Path(home), secret_key=secret))
+    home, secret, url, rounds, *bundles = sys.argv[1:]
+    svc = Service(Settings(home=Path(home), database_url=url or None, secret_key=secret))
     corrupt = 0
     for i in range(int(rounds)):
         folder = Path(bundles[i % len(bundles)])
@@ -59,17 +62,32 @@ def _public(key: object) -> bytes:
     return key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)  # type: ignore[attr-defined]
 
 
-def test_concurrent_replacements_never_mix_a_certificate_with_another_key(tmp_path: Path, live_pki: Pki) -> None:
+pg_cluster_fixture = session_fixture  # the fixture ``pg_cluster``: the session's throw-away PostgreSQL
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest) -> str:
+    """The default store (SQLite in the data directory: no URL), or a new database on PostgreSQL."""
+    if request.param == "sqlite":
+        return ""
+    cluster: Cluster = request.getfixturevalue("pg_cluster")
+    return cluster.new_database()
+
+
+def test_concurrent_replacements_never_mix_a_certificate_with_another_key(tmp_path: Path, live_pki: Pki,
+                                                                           database_url: str) -> None:
     home = tmp_path / "home"
     first = _write_bundle(tmp_path / "a", live_pki, "a.example.test")
     others = [_write_bundle(tmp_path / n, live_pki, f"{n}.example.test") for n in ("b", "c")]
-    svc = Service(Settings(home=home, secret_key=SECRET))
-    run = [sys.executable, "-c", WORKER, str(home), SECRET, "1", str(first)]
+    svc = Service(Settings(home=home, database_url=database_url or None, secret_key=SECRET))
+    run = [sys.executable, "-c", WORKER, str(home), SECRET, database_url, "1", str(first)]
     subprocess.run(run, check=True, capture_output=True, timeout=120)
 
-    workers = [subprocess.Popen([sys.executable, "-c", WORKER, str(home), SECRET, str(ROUNDS), *map(str, bundles)],
+    # on PostgreSQL each worker is a controller of its own (its own data directory); SQLite's store is the file
+    workers = [subprocess.Popen([sys.executable, "-c", WORKER, str(tmp_path / f"home-{i}" if database_url else home),
+                                 SECRET, database_url, str(ROUNDS), *map(str, bundles)],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-               for bundles in ([first], others)]
+               for i, bundles in enumerate(([first], others))]
     for worker in workers:
         out, err = worker.communicate(timeout=300)
         assert worker.returncode == 0, err.decode()[-2000:]

@@ -16,7 +16,7 @@ from sslterm.errors import CertificateError, InUse, NotFound
 from sslterm.service import Service
 from sslterm.settings import Settings
 from sslterm.store import certificates as rows
-from sslterm.store.schema import LoadBalancerRow, TerminationRow
+from sslterm.store.schema import ListenerRow, LoadBalancerRow, TerminationRow
 
 PASS = b"s3cret passphrase"
 
@@ -35,8 +35,9 @@ def attach(service: Service, cert_name: str, lb_name: str = "edge-1") -> None:
         row = rows.get(session, cert_name)
         assert row is not None
         lb = LoadBalancerRow(name=lb_name, kind="haproxy", options={}, created_at=NOW)
-        session.add(TerminationRow(load_balancer=lb, certificate=row, lb_port=443, instance_port=80,
-                                   instance_protocol="HTTP", options={}, position=0, created_at=NOW))
+        listener = ListenerRow(load_balancer=lb, lb_port=443, instance_port=80, instance_protocol="HTTP",
+                               redirect_http=False, hsts=False, tls_profile="intermediate", created_at=NOW)
+        session.add(TerminationRow(listener=listener, certificate=row, position=0, created_at=NOW))
 
 
 # -- add, list, show ------------------------------------------------------------------------------

@@ -107,6 +107,40 @@ def show(name: StoredName, as_json: JsonOpt = False) -> None:
         render.out.print(render.certificate_detail(summary, svc.clock()))
 
 
+@app.command("history")
+def history(name: StoredName, as_json: JsonOpt = False) -> None:
+    """Every kept version of a certificate, the current one first (for cert rollback)."""
+    versions = service().certificate_history(name)
+    if as_json:
+        render.print_json([v.as_json() for v in versions])
+        return
+    table = render.data_table("fingerprint (SHA-256)", "subject", "expires", "chain", "current from", "until")
+    for v in versions:
+        table.add_row(*render.cells(v.fingerprint_sha256[:16], render.short_name(v.subject), f"{v.not_after:%Y-%m-%d}",
+                                    f"{len(v.chain)} certificate(s)", f"{v.since:%Y-%m-%d %H:%M}",
+                                    f"{v.until:%Y-%m-%d %H:%M}" if v.until else "(current)"))
+    render.out.print(table)
+
+
+@app.command("rollback")
+def rollback(
+    name: StoredName,
+    to: Annotated[str | None, typer.Option("--to", metavar="FINGERPRINT", help=(
+        "The version to go back to: 8 or more hex digits of its fingerprint (default: the previous one)."))] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Make a previous version current again and redeploy it wherever the certificate is served."""
+    added = service().rollback_certificate(name, to)
+    if as_json:
+        render.print_json({**added.summary.as_json(), "replaced": added.replaced, "redeployed": list(added.redeployed)})
+        return
+    render.print_findings(added.warnings)
+    render.say(f"rolled back {name} to sha256 {added.summary.fingerprint_sha256[:16]}... "
+               f"(was {(added.replaced or '')[:16]}...), expires {added.summary.not_after:%Y-%m-%d}")
+    if added.redeployed:
+        render.say(f"now served by {', '.join(added.redeployed)} (verified by a TLS handshake)")
+
+
 @app.command("remove")
 def remove(name: StoredName) -> None:
     """Delete a stored certificate (refused while a load balancer serves it)."""

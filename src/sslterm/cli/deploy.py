@@ -1,4 +1,4 @@
-"""``sslterm enable``, ``disable`` and ``status``."""
+"""``sslterm enable``, ``disable``, ``apply`` and ``status``."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from sslterm.cli import render
 from sslterm.cli.context import service
 
 if TYPE_CHECKING:
-    from sslterm.service.deployments import CertStatus, Outcome
+    from sslterm.service.rollout import CertStatus, Outcome
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 LbArg = Annotated[str, typer.Argument(metavar="LB", help="A registered load balancer (see: sslterm lb list).")]
@@ -81,6 +81,24 @@ def disable(
     """Remove TLS termination; the load balancer keeps serving plain HTTP as before."""
     outcome = service().disable(lb, lb_port=lb_port, cert_name=cert, dry_run=dry_run)
     _print_outcome(outcome, as_json, dry_run)
+
+
+def apply(
+    lb: Annotated[str | None, typer.Argument(metavar="[LB]", help="Only this load balancer.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Converge: finish deployments a command left unfinished, then bring every load balancer (or LB) to what
+    the store says, starting a managed HAProxy that died. Safe to run from a timer."""
+    outcomes = service().apply(lb)
+    if as_json:
+        render.print_json([{**o.plan.as_json(), "served": [
+            {"lb_port": s.target.port, "server_name": s.target.server_name, "certificate": s.target.certificate,
+             "fingerprint_sha256": s.fingerprint} for s in (o.report.served if o.report else [])]} for o in outcomes])
+        return
+    for outcome in outcomes:
+        _print_outcome(outcome, False, False)
+    if not outcomes:
+        render.say("no load balancers yet; add one with: sslterm lb add NAME --kind KIND ...")
 
 
 def status(

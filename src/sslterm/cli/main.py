@@ -11,13 +11,11 @@ import os
 import signal
 import sys
 
+from sslterm.cli import EXIT_INTERRUPTED
 from sslterm.cli.app import app
 from sslterm.cli.context import changed_anything
 from sslterm.cli.render import err, print_error, say
 from sslterm.errors import SSLTermError
-
-#: Ctrl-C before anything was saved (Typer's exit code for an interruption)
-EXIT_INTERRUPTED = 130
 
 
 def main(argv: list[str] | None = None) -> None:

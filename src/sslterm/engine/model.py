@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from sslterm.certs.bundle import Bundle
 
@@ -52,6 +54,23 @@ class ListenerSpec:
 
     def served_ids(self) -> tuple[str, ...]:
         return tuple(c.served_id for c in self.certificates)
+
+    def as_record(self) -> dict[str, Any]:
+        """Everything but key material, as JSON-ready data (journal intents, notes beside a load balancer)."""
+        data: dict[str, Any] = self.describe(certificates=False)
+        data["certificates"] = [{"name": c.name, "fingerprint": c.fingerprint, "sans": list(c.sans),
+                                 "key_type": c.key_type, "chain": list(c.chain)} for c in self.certificates]
+        return data
+
+    @classmethod
+    def from_record(cls, data: Mapping[str, Any]) -> ListenerSpec:
+        """The inverse of :meth:`as_record` (slots without bundles)."""
+        return cls(lb_port=int(data["lb_port"]), instance_port=data.get("instance_port"),
+                   instance_protocol=str(data["instance_protocol"]), redirect_http=bool(data["redirect_http"]),
+                   hsts=bool(data["hsts"]), tls_profile=str(data["tls_profile"]),
+                   certificates=tuple(CertSlot(str(c["name"]), str(c["fingerprint"]), tuple(c.get("sans", ())),
+                                               str(c.get("key_type", "")), chain=tuple(c.get("chain", ())))
+                                      for c in data["certificates"]))
 
     def describe(self, *, certificates: bool = True) -> dict[str, object]:
         settings: dict[str, object] = {

@@ -17,8 +17,9 @@ from sslterm.engine.contract import Provider
 from sslterm.engine.probe import probe
 from sslterm.service.certificates import IMPORT_FLUSH_EVERY, Added, Certificates, ImportReport, Refused
 from sslterm.service.context import SYSTEM_ANCHORS, Context, ProviderFactory, load_anchors, utcnow
-from sslterm.service.deployments import CertStatus, Deployments, Outcome
+from sslterm.service.deployments import Deployments
 from sslterm.service.loadbalancers import LoadBalancers, merge_settings
+from sslterm.service.rollout import CertStatus, Outcome
 from sslterm.settings import Settings
 from sslterm.store.db import Database
 from sslterm.store.schema import LoadBalancerRow
@@ -45,6 +46,8 @@ class Service:
         self.show_certificate = self.certificates.show_certificate
         self.remove_certificate = self.certificates.remove_certificate
         self.expiring = self.certificates.expiring
+        self.certificate_history = self.certificates.history
+        self.rollback_certificate = self.certificates.rollback
         self.audit_log = self.certificates.audit_log
         self.decrypt_key = self.certificates.decrypt_key
         self.add_load_balancer = self.loadbalancers.add_load_balancer
@@ -54,6 +57,7 @@ class Service:
         self.enable = self.loadbalancers.enable
         self.disable = self.loadbalancers.disable
         self.status = self.deployments.status
+        self.apply = self.deployments.apply
 
     # -- the wiring, for adapters and tests ----------------------------------------------------------
     @property

@@ -8,8 +8,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy.orm import Session
-
 from sslterm.certs import Bundle, BundleInput, CertSummary, Finding, validate_bundle
 from sslterm.certs.findings import error
 from sslterm.certs.keys import KeyBlob, to_pem
@@ -23,8 +21,9 @@ from sslterm.errors import (
 )
 from sslterm.files import read_limited, write_atomic
 from sslterm.service.context import Context
-from sslterm.service.deployments import Deployments
+from sslterm.service.deployments import Change, Deployments
 from sslterm.store import certificates as rows
+from sslterm.store import journal, versions
 from sslterm.store.loadbalancers import slot_of
 from sslterm.store.schema import AuditRow
 
@@ -37,6 +36,23 @@ class Added:
     warnings: tuple[Finding, ...]
     replaced: str | None = None  # fingerprint of the certificate it replaced
     redeployed: tuple[str, ...] = ()  # load balancers now serving the new certificate
+
+
+@dataclass(frozen=True)
+class Version:
+    """One version of a certificate, as ``cert history`` shows it (no key material)."""
+
+    fingerprint_sha256: str
+    subject: str
+    not_after: datetime
+    chain: tuple[str, ...]  # fingerprints, issuer of the leaf first
+    since: datetime  # when it became the current version
+    until: datetime | None  # when it was replaced (None: the current one)
+
+    def as_json(self) -> dict[str, object]:
+        return {"fingerprint_sha256": self.fingerprint_sha256, "subject": self.subject,
+                "not_after": self.not_after.isoformat(), "chain": list(self.chain), "since": self.since.isoformat(),
+                "until": self.until.isoformat() if self.until else None, "current": self.until is None}
 
 
 @dataclass(frozen=True)
@@ -77,13 +93,13 @@ class Certificates:
         return result.bundle, result.warnings
 
     def add_certificate(self, name: str, inp: BundleInput, *, replace: bool = False) -> Added:
-        with self.deployments.changing(f"certificate/{name}") as (session, done):
+        with self.deployments.changing(f"certificate/{name}") as change:
             pending: list[str] = []
-            added = self._add(session, name, inp, replace, pending, rows.KnownIntermediates(session))
-            self.deployments.redeploy(session, pending, done)
+            added = self._add(change, name, inp, replace, pending, rows.KnownIntermediates(change.session))
+            change.redeploy(pending)
             return added
 
-    def _add(self, session: Session, name: str, inp: BundleInput, replace: bool, pending: list[str],
+    def _add(self, change: Change, name: str, inp: BundleInput, replace: bool, pending: list[str],
              known: rows.KnownIntermediates, stored: set[str] | None = None,
              new_rows: rows.NewRows | None = None) -> Added:
         """Store one bundle; the load balancers that must now serve it are appended to ``pending``.
@@ -91,7 +107,7 @@ class Certificates:
         For imports: ``stored`` holds the stored names, lower-cased (fetched once); a name not in it
         cannot match a row, even under a case-insensitive collation, so costs no query. ``new_rows``
         collects the rows of new names, to be written in batches."""
-        now = self.ctx.clock()
+        session, now = change.session, self.ctx.clock()
         maybe_stored = stored is None or name.lower() in stored
         if maybe_stored and new_rows is not None:
             new_rows.write(session)  # the row asked for may be one this import queued
@@ -112,6 +128,8 @@ class Certificates:
         summary = rows.to_summary(row)
         # what clients are sent changed (the leaf, or the same leaf with another chain): redeploy it
         redeployed = summary.attached_to if served_before != slot_of(row).served_id else ()
+        if redeployed and previous is not None:  # if deploying it fails, the previous version comes back
+            change.keep(journal.certificate_snapshot(name, previous))
         pending.extend(redeployed)
         return Added(summary, warnings_, previous, redeployed)
 
@@ -121,14 +139,15 @@ class Certificates:
         are redeployed at the end, all or nothing; an interruption leaves the store and the load balancers
         as they were."""
         report = ImportReport()
-        with self.deployments.changing("import") as (session, done):
+        with self.deployments.changing("import") as change:
+            session = change.session
             stored = {stored_name.lower() for stored_name in rows.names(session)}
             new_rows = rows.NewRows()
             known = rows.KnownIntermediates(session)
             pending: list[str] = []
             for count, (name, read) in enumerate(items, 1):
                 try:
-                    added = self._add(session, name, read(), replace, pending, known, stored, new_rows)
+                    added = self._add(change, name, read(), replace, pending, known, stored, new_rows)
                     report.added.append(name)
                     report.warnings.update({w.code for w in added.warnings})
                 except CertificateError as exc:
@@ -140,7 +159,7 @@ class Certificates:
                 if progress:
                     progress(name)
             new_rows.write(session)
-            self.deployments.redeploy(session, pending, done)
+            change.redeploy(pending)
         return report
 
     def list_certificates(self) -> list[CertSummary]:
@@ -162,6 +181,33 @@ class Certificates:
             session.delete(row)
             rows.audit(session, self.ctx.clock(), "cert.remove", f"certificate/{name}", summary.fingerprint_sha256)
             return summary
+
+    def history(self, name: str) -> list[Version]:
+        """The current version first, then the kept previous ones, newest first."""
+        with self.ctx.db.transaction(write=False) as session:
+            row = self.ctx.cert(session, name)
+            chain = tuple(e["fingerprint_sha256"] for e in row.chain)
+            out = [Version(row.fingerprint, row.subject, row.not_after, chain, row.updated_at, None)]
+            return out + [Version(v.fingerprint, v.subject, v.not_after,
+                                  tuple(e["fingerprint_sha256"] for e in v.chain), v.added_at, v.replaced_at)
+                          for v in versions.previous(row)]
+
+    def rollback(self, name: str, fingerprint: str | None = None) -> Added:
+        """Make a previous version (the newest, or the one whose fingerprint starts with ``fingerprint``)
+        current again, checked as a new bundle would be, and redeploy it wherever the certificate is served;
+        the version it replaces is kept, so a rollback can be undone the same way."""
+        with self.deployments.changing(f"certificate/{name}") as change:
+            session = change.session
+            row = rows.get(session, name, for_update=True) or self.ctx.cert(session, name)
+            version = versions.find(row, fingerprint)
+            bundle = rows.load_bundle(version, self.ctx.vault)
+            pending: list[str] = []
+            added = self._add(change, name, BundleInput(cert=bundle.certificate_pem(), key=bundle.key_pem()),
+                              True, pending, rows.KnownIntermediates(session))
+            rows.audit(session, self.ctx.clock(), "cert.rollback", f"certificate/{name}", version.fingerprint,
+                       f"back from {added.replaced}")
+            change.redeploy(pending)
+            return added
 
     def expiring(self, days: int) -> list[CertSummary]:
         now = self.ctx.clock()

@@ -4,6 +4,9 @@ process) and handed to the parts of the service; holds no use case itself."""
 
 from __future__ import annotations
 
+import os
+import secrets
+import socket
 import warnings
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -24,7 +27,7 @@ from sslterm.store import certificates as rows
 from sslterm.store import loadbalancers as lb_rows
 from sslterm.store.db import Database, open_engine
 from sslterm.store.schema import CertificateRow, LoadBalancerRow
-from sslterm.store.secrets import KeyVault, vault_from
+from sslterm.store.secrets import KeyVault, check_secret_key, vault_from
 
 SYSTEM_ANCHORS = Path("/etc/ssl/certs/ca-certificates.crt")
 ProviderFactory = Callable[[str, str, dict[str, Any]], Provider]  # (name, kind, options) -> provider
@@ -42,6 +45,16 @@ def load_anchors(path: Path = SYSTEM_ANCHORS) -> tuple[x509.Certificate, ...]:
             return tuple(x509.load_pem_x509_certificates(path.read_bytes()))
     except (OSError, ValueError):
         return ()
+
+
+def _started(pid: int) -> str:
+    """When process ``pid`` started (clock ticks since boot), or "" when it is gone: with the pid, names one
+    process for good (pids are reused)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return ""
+    return fields[19] if len(fields) > 19 and fields[0] != "Z" else ""
 
 
 class Context:
@@ -63,6 +76,9 @@ class Context:
         self._anchors = anchors
         self._db: Database | None = None
         self._vault: KeyVault | None = None
+        #: who holds the leases this process takes: this machine, this process (pid and start time), a nonce
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{_started(os.getpid())}:{secrets.token_hex(4)}"
+        self._key_checked = False  # the store's canary opened with this context's key
 
     @property
     def db(self) -> Database:
@@ -70,7 +86,8 @@ class Context:
             ensure_private_dir(self.settings.home)
             if self.settings.database_url is None:
                 create_private_file(self.settings.home / "sslterm.db")
-            self._db = Database(open_engine(self.settings.effective_database_url))
+            self._db = Database(open_engine(self.settings.effective_database_url),
+                                before_write=self._check_secret_key)
         return self._db
 
     @property
@@ -84,6 +101,13 @@ class Context:
         if self._vault is None:
             self._vault = vault_from(self.settings.secret_key, self.settings.key_file)
         return self._vault
+
+    def _check_secret_key(self, session: Session) -> None:
+        """First in every writing transaction until the canary has opened once: a controller whose key is
+        not the store's is refused (``wrong-secret-key``) before it writes anything, whatever the command,
+        instead of sealing keys the other controllers cannot open."""
+        if not self._key_checked:
+            self._key_checked = check_secret_key(session, self.vault, self.clock())
 
     @property
     def anchors(self) -> Sequence[x509.Certificate]:
@@ -105,6 +129,16 @@ class Context:
     def forget_provider(self, name: str) -> None:
         """A later load balancer of this name gets its own provider (a cached one knows old options)."""
         self.providers.pop(name, None)
+
+    def abandoned(self, owner: str) -> bool:
+        """Whether a lease holder was a process of this machine that is gone (killed, crashed): its lease
+        need not run out before another command takes over. Another machine's holder is never judged."""
+        host, _, rest = owner.partition(":")
+        pid, _, rest = rest.partition(":")
+        started = rest.partition(":")[0]
+        if host != socket.gethostname() or not pid.isdigit():
+            return False
+        return _started(int(pid)) != started
 
     def cert(self, session: Session, name: str) -> CertificateRow:
         row = rows.get(session, name)

@@ -1,259 +1,225 @@
-"""Deployments: bring load balancers to what the store says, inside one command's store transaction, and
-tell what they serve (status).
+"""How a command changes the store and load balancers together: a journal, leases, and no store transaction
+held while a load balancer is changed.
 
-The store change and the load balancer change succeed together: the engine applies inside the
-transaction, and a failed deployment (rolled back on the load balancer) rolls the store back too.
+1. In the command's own short transaction, the use case changes the store; each load balancer to change is
+   leased, planned, and recorded as a deployment: intent (what it will serve), what it had, and how to put
+   the store back. Then the transaction commits.
+2. Outside any transaction, the deployments are carried out one load balancer after the other: applied,
+   verified by a handshake (the engine puts a load balancer back itself when its change fails).
+3. A short transaction records the outcome: ``verified``, leases released; or, when one failed, the load
+   balancers already changed are put back, the store change is undone, and the deployments say
+   ``rolled-back`` (``needs-attention`` when putting back failed too).
+
+A command that died between 1 and 3 (a crash, SIGKILL, a lost machine) leaves deployments ``applying``; once
+its lease has run out, or at once when it was a process of this machine that is gone, ``status`` says
+``interrupted``, and the next command, or ``sslterm apply``, first finishes
+them (:meth:`Deployments.reconcile`): what the store says is deployed again; if that fails, the store change
+is undone and the load balancers are brought back to it.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Sequence
+import uuid
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
-from datetime import datetime
+from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from sslterm.certs.names import dns_names
-from sslterm.engine.apply import Applier, Prober, Report, probe_targets
-from sslterm.engine.contract import Provider
-from sslterm.engine.model import ListenerSpec, Served
-from sslterm.engine.plan import Plan, certificate_changes, compute
-from sslterm.engine.probe import probe
-from sslterm.errors import DeploymentError, RollbackFailed, SSLTermError, UnsafePlan
+from sslterm.engine.plan import Plan
+from sslterm.errors import DeploymentError, RollbackFailed, SSLTermError
 from sslterm.service.context import Context
+from sslterm.service.rollout import CertStatus, Outcome, carry_out, plan_for, restore, status
 from sslterm.store import certificates as rows
+from sslterm.store import journal
 from sslterm.store import loadbalancers as lb_rows
-from sslterm.store.certificates import load_bundle
-from sslterm.store.schema import CertificateRow, LoadBalancerRow
-from sslterm.store.secrets import KeyVault
+from sslterm.store.schema import LoadBalancerRow
+
+Audit = tuple[str, str, str | None, str]  # action, target, fingerprint, detail
 
 
-@dataclass(frozen=True)
-class Outcome:
-    plan: Plan
-    report: Report | None  # None for a dry run
-    previous: tuple[ListenerSpec, ...] = ()  # what the load balancer had before
+@dataclass
+class Pending:
+    """A deployment recorded and not carried out yet."""
+
+    lb: str
+    outcome: Outcome
+    plan: Plan  # with the keys it uploads unsealed: held in memory for this command only
+    deployment: int
 
 
-@dataclass(frozen=True)
-class CertStatus:
-    load_balancer: str
-    lb_port: int
-    certificate: str
-    expected: str | None  # what the store says
-    configured: str | None  # what the load balancer is configured with
-    served: str | None  # what a handshake returned
-    days_left: int | None
-    error: str | None = None
-    expected_chain: tuple[str, ...] = ()  # the stored chain, issuer of the leaf first
-    served_chain: tuple[str, ...] | None = None  # what the handshake sent after the leaf
-    down: bool = False  # the load balancer itself is not running
+@dataclass
+class Change:
+    """A command's store session and the deployments it prepares in it."""
 
-    @property
-    def state(self) -> str:
-        """``down`` (the load balancer is not running), ``drift`` (configured with another certificate than
-        the store says), ``unreachable`` (no handshake), ``not-served`` (another leaf is served),
-        ``wrong-chain`` (the right leaf with another chain: clients may fail to verify it), or ``ok``."""
-        if self.down:
-            return "down"
-        if self.expected != self.configured:
-            return "drift"
-        if self.served is None:
-            return "unreachable"
-        if self.served != self.expected:
-            return "not-served"
-        if self.served_chain != self.expected_chain:
-            return "wrong-chain"
-        return "ok"
+    session: Session
+    deployments: Deployments
+    dry_run: bool = False
+    batch: str = field(default_factory=lambda: uuid.uuid4().hex)
+    pending: list[Pending] = field(default_factory=list)
+    revert: list[dict[str, Any]] = field(default_factory=list)  # how to undo the store change
 
-    def as_json(self) -> dict[str, object]:
-        data = {**vars(self), "state": self.state}
-        data.pop("down")
-        data["expected_chain"], data["served_chain"] = list(self.expected_chain), (
-            list(self.served_chain) if self.served_chain is not None else None)
-        return data
+    def keep(self, snapshot: dict[str, Any]) -> None:
+        """Remember how to put the store back (taken before the use case changes it)."""
+        self.revert.append(snapshot)
 
+    def deploy(self, lb: LoadBalancerRow) -> Outcome:
+        """Plan ``lb`` to what the store now says; unless a dry run, lease it and record the deployment, to be
+        carried out once the store change has committed. The outcome's report is filled in then."""
+        return self.deployments.prepare(self, lb)
 
-def certificates_of(lb: LoadBalancerRow) -> dict[str, CertificateRow]:
-    """The certificate rows ``lb`` serves, by name."""
-    return {t.certificate.name: t.certificate for t in lb.terminations}
-
-
-def needs_default(lb: LoadBalancerRow, cert: CertificateRow, lb_port: int, provider: Provider) -> bool:
-    """A certificate with no DNS name can be reached only without SNI: it must be its listener's default.
-    Refused where it cannot be: another such certificate is the default already, or the load balancer's
-    default is not sslterm's (attached to an operator's configuration)."""
-    if dns_names(cert.sans):
-        return False
-    hint = "give it a DNS name (a SAN), or serve it on another --lb-port"
-    if not provider.capabilities.first_is_default:
-        raise UnsafePlan(f"{cert.name} has no DNS name, so only a default certificate could serve it, and "
-                         f"{lb.name}'s default certificate is not sslterm's", code="no-dns-name", hint=hint)
-    others = [t.certificate.name for t in lb.terminations if t.lb_port == lb_port and t.certificate.id != cert.id
-              and not dns_names(t.certificate.sans)]
-    if others:
-        raise UnsafePlan(f"{cert.name} has no DNS name, and neither has {others[0]}, the default certificate of "
-                         f"port {lb_port}: a listener can serve one such certificate", code="no-dns-name", hint=hint)
-    return True
-
-
-def check_expiry(plan: Plan, lb: LoadBalancerRow, now: datetime) -> None:
-    """Refuse to put an expired certificate live (removing one is always allowed)."""
-    by_name = certificates_of(lb)
-    for step in plan.uploads():
-        row = by_name[step.slot.name] if step.slot else None
-        if row is not None and row.not_after <= now:
-            raise UnsafePlan(f"certificate {row.name} has expired; it will not be deployed",
-                             hint="add a renewed certificate with: sslterm cert add NAME --replace ...")
-
-
-def with_bundles(plan: Plan, lb: LoadBalancerRow, vault: KeyVault) -> Plan:
-    """Unseal the keys of the certificates the plan uploads, and of no other."""
-    by_name = certificates_of(lb)
-    steps = tuple(
-        replace(s, slot=replace(s.slot, bundle=load_bundle(by_name[s.slot.name], vault))) if s.slot else s
-        for s in plan.steps
-    )
-    return Plan(plan.lb, steps)
-
-
-def deploy(session: Session, lb: LoadBalancerRow, provider: Provider, vault: KeyVault, now: datetime, *,
-           dry_run: bool, verify_within: float, prober: Prober = probe,
-           audit: Callable[[str, str, str | None, str], None]) -> Outcome:
-    """Bring ``lb`` to what the store says (the session holds the pending change). Replaced certificates
-    stay staged, so the caller can still put this load balancer back; it calls ``provider.cleanup`` once
-    its transaction has committed."""
-    session.flush()
-    session.refresh(lb)
-    desired = lb_rows.desired_listeners(lb)
-    provider.check(desired)
-    if not dry_run and not provider.alive():  # converge: a managed HAProxy that died is started again
-        provider.start()
-        audit("lb.restart", f"lb/{lb.name}", None, "was down; started again on its last configuration")
-    previous = provider.observe()
-    plan = compute(lb.name, previous, desired)
-    check_expiry(plan, lb, now)
-    if dry_run:
-        return Outcome(plan, None, previous)
-    applier = Applier(provider, verify_within=verify_within, prober=prober)
-    report = applier.apply(with_bundles(plan, lb, vault), cleanup=False)
-    for step in report.applied:
-        target = f"lb/{lb.name}:{step.lb_port}"
-        for verb, name, fingerprint in certificate_changes(step.before, step.after) or [("update", "", None)]:
-            audit(f"deploy.{verb}", target, fingerprint, f"{name} on :{step.lb_port}" if name else step.summary)
-    return Outcome(plan, report, previous)
-
-
-def restore(lb: str, provider: Provider, previous: tuple[ListenerSpec, ...], *, verify_within: float,
-            prober: Prober = probe) -> None:
-    """Put a load balancer back to ``previous`` (its certificates still staged), verified by probes."""
-    plan = compute(lb, provider.observe(), previous)
-    Applier(provider, verify_within=verify_within, prober=prober).apply(plan)
-
-
-def status(lb: LoadBalancerRow, provider: Provider, now: datetime, prober: Prober = probe) -> list[CertStatus]:
-    desired = lb_rows.desired_listeners(lb)
-    observed = {x.lb_port: x for x in provider.observe()}
-    down = bool(desired) and not provider.alive()
-    rows_by_name = certificates_of(lb)
-    out = []
-    for listener in desired:
-        configured = {c.name: c.fingerprint for c in observed[listener.lb_port].certificates} \
-            if listener.lb_port in observed else {}
-        targets = [] if down else probe_targets(provider, listener)
-        served: dict[str, Served] = {s.target.certificate: s for s in map(prober, targets)}
-        for slot in listener.certificates:
-            seen = served.get(slot.name)
-            error = ("the load balancer is not running; sslterm enable (or apply) starts it again" if down
-                     else seen.error if seen else "no DNS name only it carries: it cannot be probed by SNI")
-            out.append(CertStatus(lb.name, listener.lb_port, slot.name, slot.fingerprint, configured.get(slot.name),
-                                  seen.fingerprint if seen else None, (rows_by_name[slot.name].not_after - now).days,
-                                  error, slot.chain, seen.chain if seen and seen.fingerprint else None, down))
-    return out
-
-
-def summary(lb: LoadBalancerRow) -> dict[str, object]:
-    return {"name": lb.name, "kind": lb.kind, "options": lb.options,
-            "listeners": [x.describe() for x in lb_rows.desired_listeners(lb)],
-            "certificates": sorted({t.certificate.name for t in lb.terminations})}
-
-
-Done = list[tuple[str, Outcome]]  # the load balancers a command changed, with how (for putting them back)
+    def redeploy(self, lb_names: Sequence[str]) -> None:
+        for name in dict.fromkeys(lb_names):
+            self.deploy(self.deployments.ctx.lb(self.session, name))
 
 
 class Deployments:
-    """The one way a command changes the store and load balancers together (``changing``), and status."""
+    """Deployments of the store's state to load balancers, journalled; and status."""
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
 
     @contextmanager
-    def changing(self, target: str, *, commit: bool = True) -> Iterator[tuple[Session, Done]]:
-        """One command's transaction and the load balancers it changed. On any failure (a refused
-        deployment, Ctrl-C, the commit itself) the store rolls back and every load balancer already changed
-        is put back; the failure is then audited in a transaction of its own. After success, copies of
-        certificates no longer served are removed."""
-        done: Done = []
-        try:
-            with self.ctx.db.transaction(commit=commit) as session:
-                yield session, done
-        except BaseException as exc:
-            try:
-                self._put_back(done, exc)
-            except RollbackFailed as failed:
-                self._audit_failure(target, failed)
-                raise
-            if isinstance(exc, DeploymentError):
-                self._audit_failure(target, exc)
-            raise
-        for lb_name, _ in done:
-            with contextlib.suppress(SSLTermError):
-                self.ctx.providers[lb_name].cleanup()
+    def changing(self, target: str, *, dry_run: bool = False) -> Iterator[Change]:
+        """One command's change: the use case changes the store in ``change.session`` and asks for
+        deployments (``change.deploy``); they are carried out once that has committed (see the module)."""
+        if not dry_run:
+            self.reconcile()
+        with self.ctx.db.transaction(commit=not dry_run) as session:
+            change = Change(session, self, dry_run)
+            yield change
+        if change.pending:
+            self._carry_out(change, target)
 
-    def _put_back(self, done: Done, cause: BaseException) -> None:
-        """Restore every load balancer in ``done`` (newest first), all of them even if one fails."""
-        failed: list[tuple[str, SSLTermError]] = []
-        for lb_name, outcome in reversed(done):
-            try:
-                restore(lb_name, self.ctx.providers[lb_name], outcome.previous,
-                        verify_within=self.ctx.verify_within, prober=self.ctx.prober)
-            except SSLTermError as exc:
-                failed.append((lb_name, exc))
-        if failed:
-            what = cause.message if isinstance(cause, SSLTermError) else type(cause).__name__
-            names = ", ".join(f"{lb} ({exc.message})" for lb, exc in failed)
+    def prepare(self, change: Change, lb: LoadBalancerRow) -> Outcome:
+        now = self.ctx.clock()
+        outcome, desired, plan = plan_for(change.session, lb, self.ctx.provider(lb), self.ctx.vault, now)
+        if change.dry_run or (plan.empty and self.ctx.provider(lb).alive()):
+            return outcome
+        journal.take_lease(change.session, lb.name, self.ctx.owner, now, self.ctx.abandoned)
+        row = journal.start(change.session, change.batch, lb.name, desired, outcome.previous, change.revert,
+                            self.ctx.owner, now)
+        change.pending.append(Pending(lb.name, outcome, plan, row.id))
+        change.session.info["counted"] = False  # the change counts once its outcome is recorded
+        return outcome
+
+    # -- carrying out ------------------------------------------------------------------------------------
+    def _carry_out(self, change: Change, target: str) -> None:
+        audits: list[Audit] = []
+        done: list[Pending] = []
+        try:
+            for pending in change.pending:
+                pending.outcome.report = carry_out(
+                    pending.lb, self.ctx.providers[pending.lb], pending.plan, verify_within=self.ctx.verify_within,
+                    prober=self.ctx.prober, audit=lambda *entry: audits.append(entry))
+                done.append(pending)
+        except BaseException as exc:
+            self._fail(change, done, exc, target)
+            raise
+        with self.ctx.db.transaction() as session:
+            journal.finish(session, [p.deployment for p in change.pending], "verified", self.ctx.clock())
+            self._release(session, [p.lb for p in change.pending])
+            self._write(session, audits)
+        for pending in change.pending:
+            with contextlib.suppress(SSLTermError):
+                self.ctx.providers[pending.lb].cleanup()
+
+    def _fail(self, change: Change, done: Sequence[Pending], cause: BaseException, target: str) -> None:
+        """Put back the load balancers already changed (newest first, all of them even if one fails), undo
+        the store change, record the outcome; raises RollbackFailed when a load balancer could not be put
+        back (the failed one itself is put back by the engine, which raises RollbackFailed if it could not)."""
+        failed = [(p.lb, exc) for p in reversed(done) if (exc := self._put_back_lb(p)) is not None]
+        if isinstance(cause, RollbackFailed):
+            failed.append(("", cause))
+        state = "needs-attention" if failed else "rolled-back"
+        what = cause.message if isinstance(cause, SSLTermError) else type(cause).__name__
+        with self.ctx.db.transaction(counted=False) as session:
+            journal.put_back(session, change.revert, self.ctx.clock())
+            journal.finish(session, [p.deployment for p in change.pending], state, self.ctx.clock(), what)
+            self._release(session, [p.lb for p in change.pending])
+            if isinstance(cause, DeploymentError) or failed:
+                rows.audit(session, self.ctx.clock(), "deploy.failed", target, None, what)
+        if [f for f in failed if f[0]]:
+            names = ", ".join(f"{lb} ({exc.message})" for lb, exc in failed if lb)
             raise RollbackFailed(f"{what}; putting back failed on: {names}",
                                  hint="check the load balancers now: sslterm status") from failed[0][1]
 
-    def _audit_failure(self, target: str, exc: SSLTermError) -> None:
-        """Best effort: a store that cannot record the failure must not hide it."""
-        with contextlib.suppress(SQLAlchemyError), self.ctx.db.transaction(counted=False) as session:
-            rows.audit(session, self.ctx.clock(), "deploy.failed", target, None, exc.message)
+    def _put_back_lb(self, pending: Pending) -> SSLTermError | None:
+        try:
+            restore(pending.lb, self.ctx.providers[pending.lb], pending.outcome.previous,
+                    verify_within=self.ctx.verify_within, prober=self.ctx.prober)
+        except SSLTermError as exc:
+            return exc
+        return None
 
-    def redeploy(self, session: Session, lb_names: Sequence[str], done: Done) -> None:
-        """Deploy to each load balancer in turn (once each), recording it in ``done`` so that the
-        command's failure puts it back."""
-        for lb_name in dict.fromkeys(lb_names):
-            self.deploy_one(session, self.ctx.lb(session, lb_name), done, dry_run=False)
+    def _release(self, session: Session, lbs: Sequence[str]) -> None:
+        for lb in dict.fromkeys(lbs):
+            journal.release_lease(session, lb, self.ctx.owner)
 
-    def deploy_one(self, session: Session, lb: LoadBalancerRow, done: Done, *, dry_run: bool) -> Outcome:
-        """Deploy ``lb`` and, unless it was a dry run, record it for the command's put-back."""
-        outcome = self._deploy(session, lb, dry_run=dry_run)
-        if not dry_run:
-            done.append((lb.name, outcome))
-        return outcome
-
-    def _deploy(self, session: Session, lb: LoadBalancerRow, *, dry_run: bool) -> Outcome:
-        def audit(action: str, target: str, fingerprint: str | None, detail: str) -> None:
+    def _write(self, session: Session, audits: Sequence[Audit]) -> None:
+        for action, target, fingerprint, detail in audits:
             rows.audit(session, self.ctx.clock(), action, target, fingerprint, detail)
 
-        return deploy(session, lb, self.ctx.provider(lb), self.ctx.vault, self.ctx.clock(), dry_run=dry_run,
-                      verify_within=self.ctx.verify_within, prober=self.ctx.prober, audit=audit)
+    # -- finishing what a dead command started -----------------------------------------------------------
+    def reconcile(self, lb_name: str | None = None) -> list[str]:
+        """Finish the deployments a command left unfinished and whose lease ran out: deploy what the store
+        says; if that fails, undo that command's store change and deploy that. The load balancers done."""
+        now = self.ctx.clock()
+        with self.ctx.db.transaction(write=False) as session:
+            stale = [r for r in journal.unfinished(session, lb_name)
+                     if journal.lease_expired(session, r.load_balancer, now, self.ctx.abandoned)]
+            batches = {r.batch: (r.revert, [x.id for x in stale if x.batch == r.batch],
+                                 sorted({x.load_balancer for x in stale if x.batch == r.batch})) for r in stale}
+        for revert, ids, lbs in batches.values():
+            self._reconcile_batch(revert, ids, lbs)
+        return sorted({lb for _, _, lbs in batches.values() for lb in lbs})
 
+    def _reconcile_batch(self, revert: list[dict[str, Any]], ids: list[int], lbs: list[str]) -> None:
+        try:
+            self._converge(lbs, f"finished after an interruption (deployments {ids})")
+            state, detail = "verified", "finished after an interruption"
+        except SSLTermError as exc:
+            with self.ctx.db.transaction(counted=False) as session:
+                journal.put_back(session, revert, self.ctx.clock())
+            try:
+                self._converge(lbs, f"put back after an interrupted deployment failed to finish ({exc.message})")
+                state, detail = "rolled-back", f"could not be finished ({exc.message}); put back"
+            except SSLTermError as again:
+                state, detail = "needs-attention", f"could not be finished nor put back: {again.message}"
+        with self.ctx.db.transaction(counted=False) as session:
+            journal.finish(session, ids, state, self.ctx.clock(), detail)
+            rows.audit(session, self.ctx.clock(), "deploy.reconciled", ",".join(lbs), None, f"{state}: {detail}")
+
+    def _converge(self, lbs: Sequence[str], why: str) -> None:
+        """Deploy what the store says to each of ``lbs`` (a change of nothing: leased and journalled)."""
+        with self.ctx.db.transaction() as session:
+            change = Change(session, self)
+            for name in lbs:
+                lb = lb_rows.get(session, name)
+                if lb is not None:
+                    self.prepare(change, lb)
+        if change.pending:
+            self._carry_out(change, why)
+
+    def apply(self, lb_name: str | None = None) -> list[Outcome]:
+        """``sslterm apply``: finish interrupted deployments, then bring every load balancer (or ``lb_name``)
+        to what the store says, starting a managed HAProxy that died."""
+        self.reconcile(lb_name)
+        with self.changing("apply") as change:
+            lbs = [self.ctx.lb(change.session, lb_name)] if lb_name else lb_rows.all_rows(change.session)
+            return [change.deploy(lb) for lb in lbs]
+
+    # -- status -------------------------------------------------------------------------------------------
     def status(self, lb_name: str | None = None) -> list[CertStatus]:
+        now = self.ctx.clock()
         with self.ctx.db.transaction(write=False) as session:
             lbs = [self.ctx.lb(session, lb_name)] if lb_name else lb_rows.all_rows(session)
-            return [s for lb in lbs for s in status(lb, self.ctx.provider(lb), self.ctx.clock(), self.ctx.prober)]
+            out = []
+            for lb in lbs:
+                unfinished = journal.unfinished(session, lb.name)
+                state = None if not unfinished else (
+                    "interrupted" if journal.lease_expired(session, lb.name, now, self.ctx.abandoned) else "applying")
+                out += status(lb, self.ctx.provider(lb), now, self.ctx.prober, state)
+            return out

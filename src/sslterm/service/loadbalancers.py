@@ -16,14 +16,15 @@ from sslterm.errors import (
     AlreadyExists,
     InputError,
     InUse,
-    NotFound,
     SSLTermError,
 )
 from sslterm.ports import LocalEndpoint
 from sslterm.providers import registry
 from sslterm.service.context import Context
-from sslterm.service.deployments import Deployments, Outcome, needs_default, summary
+from sslterm.service.deployments import Deployments
+from sslterm.service.rollout import Outcome, needs_default, summary
 from sslterm.store import certificates as rows
+from sslterm.store import journal
 from sslterm.store import loadbalancers as lb_rows
 from sslterm.store.schema import LoadBalancerRow
 
@@ -132,7 +133,8 @@ class LoadBalancers:
                tls_profile: str | None = None, dry_run: bool = False) -> Outcome:
         """Terminate TLS on ``lb_port`` with ``cert_name`` (added after the listener's other certificates);
         options left None keep the listener's current value, or the default for a new listener."""
-        with self.deployments.changing(f"lb/{lb_name}", commit=not dry_run) as (session, done):
+        with self.deployments.changing(f"lb/{lb_name}", dry_run=dry_run) as change:
+            session = change.session
             lb = self.ctx.lb(session, lb_name)
             cert = self.ctx.cert(session, cert_name)
             provider = self.ctx.provider(lb)
@@ -143,20 +145,18 @@ class LoadBalancers:
             settings = merge_settings(lb_rows.listener_settings(lb, port), instance_port=instance_port,
                                       instance_protocol=instance_protocol, redirect_http=redirect_http, hsts=hsts,
                                       tls_profile=tls_profile)
-            first = needs_default(lb, cert, port, self.ctx.provider(lb))  # no DNS name: only the default can serve it
+            first = needs_default(lb, cert, port, provider)  # no DNS name: only the default can serve it
+            change.keep(journal.listeners_snapshot(lb))
             lb_rows.add_termination(session, lb, cert, port, settings, self.ctx.clock(), first=first)
-            return self.deployments.deploy_one(session, lb, done, dry_run=dry_run)
+            return change.deploy(lb)
 
     def disable(self, lb_name: str, *, lb_port: int | None = None, cert_name: str | None = None,
                 dry_run: bool = False) -> Outcome:
-        """Stop terminating TLS on ``lb_port`` (or only drop ``cert_name`` from it)."""
-        with self.deployments.changing(f"lb/{lb_name}", commit=not dry_run) as (session, done):
-            lb = self.ctx.lb(session, lb_name)
+        """Stop terminating TLS on ``lb_port`` (or only drop ``cert_name`` from it). Already so: nothing is
+        removed, and the load balancer is brought to what the store says, like any re-run."""
+        with self.deployments.changing(f"lb/{lb_name}", dry_run=dry_run) as change:
+            lb = self.ctx.lb(change.session, lb_name)
             port = lb_port or self.ctx.provider(lb).default_lb_port
-            gone = [t for t in lb.terminations if t.lb_port == port and cert_name in (None, t.certificate.name)]
-            if not gone:
-                raise NotFound(f"{lb_name} terminates no TLS on port {port}" +
-                               (f" with {cert_name}" if cert_name else ""), hint=f"see: sslterm lb show {lb_name}")
-            for t in gone:
-                lb.terminations.remove(t)
-            return self.deployments.deploy_one(session, lb, done, dry_run=dry_run)
+            change.keep(journal.listeners_snapshot(lb))
+            lb_rows.remove_terminations(lb, port, cert_name)
+            return change.deploy(lb)

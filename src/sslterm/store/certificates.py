@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.attributes import flag_modified
 
 from sslterm.certs.bundle import Bundle, CertSummary, ChainEntry, summarize
-from sslterm.store.schema import AuditRow, CertificateRow, TerminationRow
+from sslterm.store import versions
+from sslterm.store.schema import AuditRow, CertificateRow, CertificateVersionRow, ListenerRow, TerminationRow
 from sslterm.store.secrets import KeyVault
 
 
@@ -58,7 +59,8 @@ class KnownIntermediates:
 
 def all_rows(session: Session) -> list[CertificateRow]:
     query = select(CertificateRow).options(
-        selectinload(CertificateRow.terminations).selectinload(TerminationRow.load_balancer)
+        selectinload(CertificateRow.terminations).selectinload(TerminationRow.listener)
+        .selectinload(ListenerRow.load_balancer)
     ).order_by(CertificateRow.name)
     return list(session.scalars(query))
 
@@ -92,10 +94,14 @@ def _columns(summary: CertSummary, bundle: Bundle, vault: KeyVault, now: datetim
 
 def put(session: Session, name: str, bundle: Bundle, vault: KeyVault, now: datetime,
         existing: CertificateRow | None = None) -> CertificateRow:
-    """Insert a new row, or overwrite ``existing`` in place (its terminations stay attached). Every column
-    is written, changed or not, so a row always holds one bundle whole (certificate and sealed key)."""
+    """Insert a new row, or overwrite ``existing`` in place (its terminations stay attached; what it served
+    before is kept as a version). Every column is written, changed or not, so a row always holds one bundle
+    whole (certificate and sealed key)."""
     summary = summarize(name, bundle.leaf, bundle.chain)
     row = existing or CertificateRow(name=name, created_at=now)
+    served = (summary.fingerprint_sha256, *(entry.fingerprint_sha256 for entry in summary.chain))
+    if existing is not None and versions.served_identity(existing) != served:
+        versions.keep_current(existing, now)  # what it was stays at hand for a rollback
     for column, value in _columns(summary, bundle, vault, now).items():
         setattr(row, column, value)
         if existing is not None:
@@ -135,7 +141,7 @@ class NewRows:
         self._certificates, self._audits = [], []
 
 
-def load_bundle(row: CertificateRow, vault: KeyVault) -> Bundle:
+def load_bundle(row: CertificateRow | CertificateVersionRow, vault: KeyVault) -> Bundle:
     """Decrypt a stored bundle for deployment. Radioactive: the result holds the private key."""
     certs = x509.load_pem_x509_certificates(row.certificate_pem.encode())
     key = load_pem_private_key(vault.open(row.key_sealed, row.fingerprint), None,

@@ -1,8 +1,13 @@
-"""Encryption of private keys at rest (AES-256-GCM).
+"""Encryption of private keys at rest (AES-256-GCM), and the canary that proves a secret key is the store's.
 
-The data key comes from ``SSLTERM_SECRET_KEY`` (any string; stretched with HKDF) or, when unset, from
-a random key file created ``0600`` in the data directory on first use. Each ciphertext is bound to its
-certificate's fingerprint (associated data), so a key row copied onto another certificate fails to open.
+The data key comes from ``SSLTERM_SECRET_KEY`` or ``SSLTERM_SECRET_KEY_FILE`` (any string; stretched with
+HKDF) or, for the default store only, from a random key file created ``0600`` in the data directory on first
+use. Each ciphertext is bound to its certificate's fingerprint (associated data), so a key row copied onto
+another certificate fails to open.
+
+Several controllers may share one store, each with the key from its own environment. A key that differs
+would seal new keys nobody else can open, so the store holds a canary (``secret_canary``, one row): a
+constant sealed with the store's key, checked first in every command's first writing transaction.
 """
 
 from __future__ import annotations
@@ -12,15 +17,19 @@ import binascii
 import contextlib
 import os
 import tempfile
+from datetime import datetime
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from sqlalchemy import Column, Integer, LargeBinary, Table, insert, select
+from sqlalchemy.orm import Session
 
 from sslterm.errors import SSLTermError
 from sslterm.files import ensure_private_dir
+from sslterm.store.schema import Base, CertificateRow, UTCDateTime
 
 _VERSION = b"\x01"
 _NONCE = 12
@@ -60,7 +69,8 @@ MIN_SECRET_CHARS = 32
 def vault_from(secret_key: str | None, key_file: Path) -> KeyVault:
     if secret_key:
         if len(secret_key) < MIN_SECRET_CHARS:  # HKDF does not slow guessing: the secret must be strong
-            raise SSLTermError(f"SSLTERM_SECRET_KEY is shorter than {MIN_SECRET_CHARS} characters",
+            raise SSLTermError(f"the secret key (SSLTERM_SECRET_KEY or SSLTERM_SECRET_KEY_FILE) is shorter than "
+                               f"{MIN_SECRET_CHARS} characters",
                                code="weak-secret-key", hint="use a random value: head -c 32 /dev/urandom | base64")
         return KeyVault(secret_key.encode())
     return KeyVault(_load_or_create_key_file(key_file))
@@ -91,3 +101,44 @@ def _load_or_create_key_file(path: Path) -> bytes:
         raise SSLTermError(f"{path} does not hold a 32-byte key", code="bad-key-file",
                            hint="restore it from your backup of the data directory")
     return key
+
+
+#: the canary's one row (id 1), created by migration 0003
+CANARY = Table("secret_canary", Base.metadata,
+               Column("id", Integer, primary_key=True, autoincrement=False),
+               Column("sealed", LargeBinary, nullable=False),
+               Column("created_at", UTCDateTime, nullable=False))
+_CANARY_TEXT = b"sslterm secret canary v1"
+_CANARY_AD = "secret-canary"  # associated data: no certificate's fingerprint, so no key row can pass for it
+
+
+def check_secret_key(session: Session, vault: KeyVault, now: datetime) -> bool:
+    """Refuse (``wrong-secret-key``) a key that is not the store's, inside ``session``'s writing transaction
+    and before it writes anything. A store without a canary (new, or from before the canary) first has its
+    newest sealed key opened, so a wrong key is not enshrined, then gets one sealed with this key, committed
+    with the transaction. True when the canary was there and opened: nothing is left to check."""
+    sealed = session.scalar(select(CANARY.c.sealed).where(CANARY.c.id == 1))
+    if sealed is not None:
+        _open_or_refuse(vault, sealed, _CANARY_AD)
+        return True
+    newest = session.execute(select(CertificateRow.key_sealed, CertificateRow.fingerprint)
+                             .order_by(CertificateRow.updated_at.desc()).limit(1)).first()
+    if newest is not None:
+        _open_or_refuse(vault, newest.key_sealed, newest.fingerprint)
+    session.execute(insert(CANARY).values(id=1, sealed=vault.seal(_CANARY_TEXT, _CANARY_AD), created_at=now))
+    return False
+
+
+def _open_or_refuse(vault: KeyVault, sealed: bytes, associated: str) -> None:
+    try:
+        vault.open(sealed, associated)
+    except SSLTermError as exc:
+        if exc.code != "wrong-secret-key":
+            raise
+        raise SSLTermError(
+            "the secret key is not this store's: what the store holds was sealed with another key",
+            code="wrong-secret-key",
+            hint="every controller of a store needs the same key: set SSLTERM_SECRET_KEY (or "
+                 "SSLTERM_SECRET_KEY_FILE) to the one the store was first used with, or restore the data "
+                 "directory's secret.key; nothing was changed",
+        ) from None

@@ -1,0 +1,185 @@
+"""One load balancer at a time: plan what the store says (in the command's transaction), carry it out
+(outside any transaction), put it back, and tell what it serves (status). The journal and leases around
+these are in :mod:`sslterm.service.deployments`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from sslterm.certs.names import dns_names
+from sslterm.engine.apply import Applier, Prober, Report, probe_targets
+from sslterm.engine.contract import Provider
+from sslterm.engine.model import ListenerSpec, Served
+from sslterm.engine.plan import Plan, certificate_changes, compute
+from sslterm.engine.probe import probe
+from sslterm.errors import UnsafePlan
+from sslterm.store import loadbalancers as lb_rows
+from sslterm.store.certificates import load_bundle
+from sslterm.store.schema import CertificateRow, LoadBalancerRow
+from sslterm.store.secrets import KeyVault
+
+
+@dataclass
+class Outcome:
+    """What a command planned for one load balancer and, once applied, the report of what is served."""
+
+    plan: Plan
+    report: Report | None  # None for a dry run (and until the deployment has been applied)
+    previous: tuple[ListenerSpec, ...] = ()  # what the load balancer had before
+
+
+@dataclass(frozen=True)
+class CertStatus:
+    load_balancer: str
+    lb_port: int
+    certificate: str
+    expected: str | None  # what the store says
+    configured: str | None  # what the load balancer is configured with
+    served: str | None  # what a handshake returned
+    days_left: int | None
+    error: str | None = None
+    expected_chain: tuple[str, ...] = ()  # the stored chain, issuer of the leaf first
+    served_chain: tuple[str, ...] | None = None  # what the handshake sent after the leaf
+    down: bool = False  # the load balancer itself is not running
+    journal: str | None = None  # "applying" (a command is changing it now) or "interrupted" (one died doing so)
+
+    @property
+    def state(self) -> str:
+        """``applying`` or ``interrupted`` (a deployment is unfinished; the next command or ``sslterm apply``
+        finishes it), ``down`` (the load balancer is not running), ``drift`` (configured with another certificate than
+        the store says), ``unreachable`` (no handshake), ``not-served`` (another leaf is served),
+        ``wrong-chain`` (the right leaf with another chain: clients may fail to verify it), or ``ok``."""
+        if self.journal:
+            return self.journal
+        if self.down:
+            return "down"
+        if self.expected != self.configured:
+            return "drift"
+        if self.served is None:
+            return "unreachable"
+        if self.served != self.expected:
+            return "not-served"
+        if self.served_chain != self.expected_chain:
+            return "wrong-chain"
+        return "ok"
+
+    def as_json(self) -> dict[str, object]:
+        data = {**vars(self), "state": self.state}
+        data.pop("down")
+        data.pop("journal")
+        data["expected_chain"], data["served_chain"] = list(self.expected_chain), (
+            list(self.served_chain) if self.served_chain is not None else None)
+        return data
+
+
+def certificates_of(lb: LoadBalancerRow) -> dict[str, CertificateRow]:
+    """The certificate rows ``lb`` serves, by name."""
+    return {t.certificate.name: t.certificate for t in lb.terminations}
+
+
+def needs_default(lb: LoadBalancerRow, cert: CertificateRow, lb_port: int, provider: Provider) -> bool:
+    """A certificate with no DNS name can be reached only without SNI: it must be its listener's default.
+    Refused where it cannot be: another such certificate is the default already, or the load balancer's
+    default is not sslterm's (attached to an operator's configuration)."""
+    if dns_names(cert.sans):
+        return False
+    hint = "give it a DNS name (a SAN), or serve it on another --lb-port"
+    if not provider.capabilities.first_is_default:
+        raise UnsafePlan(f"{cert.name} has no DNS name, so only a default certificate could serve it, and "
+                         f"{lb.name}'s default certificate is not sslterm's", code="no-dns-name", hint=hint)
+    others = [t.certificate.name for t in lb.terminations if t.lb_port == lb_port and t.certificate.id != cert.id
+              and not dns_names(t.certificate.sans)]
+    if others:
+        raise UnsafePlan(f"{cert.name} has no DNS name, and neither has {others[0]}, the default certificate of "
+                         f"port {lb_port}: a listener can serve one such certificate", code="no-dns-name", hint=hint)
+    return True
+
+
+def check_expiry(plan: Plan, lb: LoadBalancerRow, now: datetime) -> None:
+    """Refuse to put an expired certificate live (removing one is always allowed)."""
+    by_name = certificates_of(lb)
+    for step in plan.uploads():
+        row = by_name[step.slot.name] if step.slot else None
+        if row is not None and row.not_after <= now:
+            raise UnsafePlan(f"certificate {row.name} has expired; it will not be deployed",
+                             hint="add a renewed certificate with: sslterm cert add NAME --replace ...")
+
+
+def with_bundles(plan: Plan, lb: LoadBalancerRow, vault: KeyVault) -> Plan:
+    """Unseal the keys of the certificates the plan uploads, and of no other."""
+    by_name = certificates_of(lb)
+    steps = tuple(
+        replace(s, slot=replace(s.slot, bundle=load_bundle(by_name[s.slot.name], vault))) if s.slot else s
+        for s in plan.steps
+    )
+    return Plan(plan.lb, steps)
+
+
+def plan_for(session: Session, lb: LoadBalancerRow, provider: Provider, vault: KeyVault,
+             now: datetime) -> tuple[Outcome, tuple[ListenerSpec, ...], Plan]:
+    """What bringing ``lb`` to what the store says takes (the session holds the pending change): the outcome
+    (plan, what it had), what it is brought to, and the plan with the keys it uploads unsealed."""
+    session.flush()
+    session.refresh(lb)
+    desired = lb_rows.desired_listeners(lb)
+    provider.check(desired)
+    previous = provider.observe()
+    plan = compute(lb.name, previous, desired)
+    check_expiry(plan, lb, now)
+    return Outcome(plan, None, previous), desired, with_bundles(plan, lb, vault)
+
+
+def carry_out(lb: str, provider: Provider, plan: Plan, *, verify_within: float, prober: Prober,
+              audit: Callable[[str, str, str | None, str], None]) -> Report:
+    """Apply ``plan`` (outside any store transaction), starting a managed HAProxy that died first. Replaced
+    certificates stay staged, so the caller can still put this load balancer back; it calls
+    ``provider.cleanup`` once the command has succeeded."""
+    if not provider.alive():  # converge: a managed HAProxy that died is started again
+        provider.start()
+        audit("lb.restart", f"lb/{lb}", None, "was down; started again on its last configuration")
+    report = Applier(provider, verify_within=verify_within, prober=prober).apply(plan, cleanup=False)
+    for step in report.applied:
+        target = f"lb/{lb}:{step.lb_port}"
+        for verb, name, fingerprint in certificate_changes(step.before, step.after) or [("update", "", None)]:
+            audit(f"deploy.{verb}", target, fingerprint, f"{name} on :{step.lb_port}" if name else step.summary)
+    return report
+
+
+def restore(lb: str, provider: Provider, previous: tuple[ListenerSpec, ...], *, verify_within: float,
+            prober: Prober = probe) -> None:
+    """Put a load balancer back to ``previous`` (its certificates still staged), verified by probes."""
+    plan = compute(lb, provider.observe(), previous)
+    Applier(provider, verify_within=verify_within, prober=prober).apply(plan)
+
+
+def status(lb: LoadBalancerRow, provider: Provider, now: datetime, prober: Prober = probe,
+           journal: str | None = None) -> list[CertStatus]:
+    desired = lb_rows.desired_listeners(lb)
+    observed = {x.lb_port: x for x in provider.observe()}
+    down = bool(desired) and not provider.alive()
+    rows_by_name = certificates_of(lb)
+    out = []
+    for listener in desired:
+        configured = {c.name: c.fingerprint for c in observed[listener.lb_port].certificates} \
+            if listener.lb_port in observed else {}
+        targets = [] if down else probe_targets(provider, listener)
+        served: dict[str, Served] = {s.target.certificate: s for s in map(prober, targets)}
+        for slot in listener.certificates:
+            seen = served.get(slot.name)
+            error = ("the load balancer is not running; sslterm enable (or apply) starts it again" if down
+                     else seen.error if seen else "no DNS name only it carries: it cannot be probed by SNI")
+            out.append(CertStatus(lb.name, listener.lb_port, slot.name, slot.fingerprint, configured.get(slot.name),
+                                  seen.fingerprint if seen else None, (rows_by_name[slot.name].not_after - now).days,
+                                  error, slot.chain, seen.chain if seen and seen.fingerprint else None, down,
+                                  journal))
+    return out
+
+
+def summary(lb: LoadBalancerRow) -> dict[str, object]:
+    return {"name": lb.name, "kind": lb.kind, "options": lb.options,
+            "listeners": [x.describe() for x in lb_rows.desired_listeners(lb)],
+            "certificates": sorted({t.certificate.name for t in lb.terminations})}

@@ -100,6 +100,7 @@ test: install system-packages lint typecheck unit
 
 bench: install system-packages
 	$(BIN)/python bench/import_bench.py
+	$(BIN)/python bench/journal_bench.py
 	$(MAKE) --no-print-directory bench-haproxy
 
 # HAProxy benchmarks (issue 3); BENCH_HAPROXY_FLAGS=--quick for a shorter run (scale: N = 100 and 1,000 only).

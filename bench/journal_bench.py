@@ -24,11 +24,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from pgcluster import Cluster  # noqa: E402
-
-from sslterm.engine.model import CertSlot, ListenerSpec  # noqa: E402
-from sslterm.store import journal  # noqa: E402
-from sslterm.store.db import Database, open_engine  # noqa: E402
+from pgcluster import Cluster
+from sslterm.engine.model import CertSlot, ListenerSpec
+from sslterm.store import journal
+from sslterm.store.db import Database, open_engine
 
 INTENT = (ListenerSpec(443, certificates=(CertSlot("shop", "a" * 64, ("shop.example.test",), "EC",
                                                     chain=("b" * 64,)),)),)

@@ -7,6 +7,7 @@ SSLTERM_DEBUG=1 asks for it.
 
 from __future__ import annotations
 
+import _thread
 import os
 import signal
 import sys
@@ -19,10 +20,21 @@ from sslterm.errors import SSLTermError
 
 
 def main(argv: list[str] | None = None) -> None:
+    sys.unraisablehook = _redeliver_interrupts
     try:
         _run(argv)
     finally:  # the command is over: a Ctrl-C now would only turn its exit code into "killed by SIGINT"
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _redeliver_interrupts(unraisable: sys.UnraisableHookArgs) -> None:
+    """A Ctrl-C that lands in a finalizer (a weakref callback, a ``__del__``) cannot propagate from there and
+    would print "Exception ignored ... KeyboardInterrupt" with a traceback: deliver it again, at once, in the
+    command's own code, where it is handled like any other Ctrl-C."""
+    if isinstance(unraisable.exc_value, KeyboardInterrupt):
+        _thread.interrupt_main()
+        return
+    sys.__unraisablehook__(unraisable)
 
 
 def _run(argv: list[str] | None) -> None:

@@ -4,7 +4,7 @@ these are in :mod:`sslterm.service.deployments`."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from sslterm.certs.names import dns_names
 from sslterm.engine.apply import Applier, Prober, Report, probe_targets
 from sslterm.engine.contract import Provider
-from sslterm.engine.model import ListenerSpec, Served
+from sslterm.engine.model import CertSlot, ListenerSpec, Served
 from sslterm.engine.plan import Plan, certificate_changes, compute
 from sslterm.engine.probe import probe
 from sslterm.errors import UnsafePlan
@@ -176,6 +176,23 @@ def status(lb: LoadBalancerRow, provider: Provider, now: datetime, prober: Probe
                                   seen.fingerprint if seen else None, (rows_by_name[slot.name].not_after - now).days,
                                   error, slot.chain, seen.chain if seen and seen.fingerprint else None, down,
                                   journal))
+    return out + unknown_to_the_store(lb.name, desired, observed.values(), journal)
+
+
+def unknown_to_the_store(lb: str, desired: tuple[ListenerSpec, ...], observed: Iterable[ListenerSpec],
+                         journal: str | None) -> list[CertStatus]:
+    """What the load balancer has and the store does not give it (a change interrupted, or made behind
+    sslterm's back): a certificate on one of its listeners, or a whole listener (observed without
+    certificates: HAProxy still serves one its files dropped). ``drift``, or the journal's state."""
+    wanted = {x.lb_port: {c.name for c in x.certificates} for x in desired}
+    out = []
+    for listener in observed:
+        extra = [c for c in listener.certificates if c.name not in wanted.get(listener.lb_port, set())]
+        if not listener.certificates and listener.lb_port not in wanted:
+            extra = [CertSlot("-", "unsettled", ())]
+        out += [CertStatus(lb, listener.lb_port, c.name, None, c.fingerprint, None, None,
+                           "on the load balancer, not in the store: run the command again, or sslterm apply",
+                           journal=journal) for c in extra]
     return out
 
 

@@ -39,6 +39,11 @@ class Layout:
         return self.root / "state.json"
 
     @property
+    def change(self) -> Path:
+        """The mark of a change under way (state.Change): present after a crash interrupted one."""
+        return self.root / "change.json"
+
+    @property
     def lock(self) -> Path:
         return self.root / ".lock"
 

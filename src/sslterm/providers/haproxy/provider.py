@@ -6,6 +6,11 @@ How a change is made live, cheapest first (docs/haproxy.md):
 2. SNI certificates appended to a crt-list, HAProxy 2.2+: ``new ssl cert`` + ``add ssl crt-list``;
 3. anything else (or the runtime API refusing): ``haproxy -c`` on a candidate copy, write, hitless reload.
 Files are written in every case, so a restart serves the same as the runtime API did.
+
+Crash safety (docs/crash-safety.md): every change runs under the load balancer's lock, between a change mark
+(``change.json``, written first) and the notes (``state.json``, written last): files in an order that keeps
+them loadable (files.py), and what an interrupted change left (unused files, memory that differs from the
+files: survey.py) is swept and made live by the next one.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import ClassVar, ParamSpec, TypeVar
 
@@ -26,11 +32,21 @@ from sslterm.files import ensure_private_dir, write_atomic
 from sslterm.ports import LocalEndpoint
 from sslterm.providers.haproxy import state
 from sslterm.providers.haproxy.config import render
-from sslterm.providers.haproxy.files import FileSet, read_or_none
+from sslterm.providers.haproxy.disk import crt_list_files, crt_list_lines, port_of_crt_list
+from sslterm.providers.haproxy.files import FileSet, digest, is_leftover, read_or_none, sync_dir
 from sslterm.providers.haproxy.layout import Layout
 from sslterm.providers.haproxy.options import HAProxyOptions
 from sslterm.providers.haproxy.process import Process, check_config
 from sslterm.providers.haproxy.runtime import RuntimeAPI
+from sslterm.providers.haproxy.state import Change, Notes
+from sslterm.providers.haproxy.survey import (
+    UNSETTLED,
+    Survey,
+    compare_memory,
+    identities,
+    master_mark,
+    read_files,
+)
 from sslterm.providers.haproxy.version import Version
 
 P = ParamSpec("P")
@@ -48,7 +64,7 @@ def translated(method: Callable[P, R]) -> Callable[P, R]:
         except OSError as exc:
             raise ProviderError(f"HAProxy files: {exc.strerror or exc} ({exc.filename or ''})",
                                 code="haproxy-files") from exc
-        except ValueError as exc:  # a damaged state.json
+        except (ValueError, KeyError) as exc:  # a damaged state.json or change.json
             raise ProviderError(f"HAProxy state is damaged: {exc}", code="haproxy-state") from exc
 
     return wrapper
@@ -71,6 +87,8 @@ class HAProxyProvider:
         self.default_lb_port = options.bind.port if options.bind and options.bind.port else 443
         #: how the last change went live: "runtime", "reload", "start" or "none" (for tests and benchmarks)
         self.last_path = "none"
+        #: what this process staged or saw served: a rollback later in the same command may need it staged
+        self._kept: set[str] = set()
 
     # -- contract ---------------------------------------------------------------------------------
     def check(self, listeners: Sequence[ListenerSpec]) -> None:
@@ -94,7 +112,12 @@ class HAProxyProvider:
 
     @translated
     def upload(self, slot: CertSlot) -> CertRef:
+        if slot.fingerprint == UNSETTLED:  # putting back an interrupted state: the file as it is on disk
+            if not self.layout.pem(slot.name).exists():
+                raise ProviderError(f"{self.name}: certificate {slot.name} is not on disk", code="not-staged")
+            return CertRef(slot.served_id, str(self.layout.pem(slot.name)))
         staged = self.layout.staged(slot.served_id)
+        self._kept.add(slot.served_id)
         if slot.bundle is not None:
             pem = (slot.bundle.certificate_pem() + slot.bundle.key_pem()).decode()
             if read_or_none(staged) != pem:  # staged copies are re-creatable from the store: no fsync
@@ -107,20 +130,21 @@ class HAProxyProvider:
 
     @translated
     def bind(self, listener: ListenerSpec, refs: Mapping[str, CertRef]) -> None:
-        with self._locked():
-            current = state.load(self.layout.state)
-            wanted = (*(x for x in current if x.lb_port != listener.lb_port), listener)
-            self._converge(current, wanted)
+        def wanted(current: tuple[ListenerSpec, ...]) -> tuple[ListenerSpec, ...]:
+            others = tuple(x for x in current if x.lb_port != listener.lb_port)
+            return (*others, listener) if listener.certificates else others  # none: put back "no listener"
+
+        self._change(wanted)
 
     @translated
     def unbind(self, lb_port: int) -> None:
-        with self._locked():
-            current = state.load(self.layout.state)
-            self._converge(current, tuple(x for x in current if x.lb_port != lb_port))
+        self._change(lambda current: tuple(x for x in current if x.lb_port != lb_port))
 
     @translated
     def observe(self) -> tuple[ListenerSpec, ...]:
-        return state.load(self.layout.state)
+        """What the files say (what a restart serves), with what HAProxy's memory does not match after an
+        interrupted change reported unsettled (survey.py)."""
+        return self._survey().reported()
 
     def address(self, lb_port: int) -> tuple[str, int]:
         host = self.options.bind.host if self.options.bind else "127.0.0.1"
@@ -138,15 +162,17 @@ class HAProxyProvider:
 
     @translated
     def cleanup(self) -> None:
+        """After a command succeeded: staged copies no listener serves go, and a change mark whose change
+        turned out live (memory and files agree) is settled."""
         with self._locked():
-            live = {c.served_id for lst in state.load(self.layout.state) for c in lst.certificates}
-            for staged in self.layout.staging.glob("*.pem"):
-                if staged.stem not in live:
-                    staged.unlink()
+            survey = self._survey()
+            if survey.settled and (survey.change is not None or survey.stale):
+                self._note(survey.listeners, survey, {}, FileSet(self.layout.certs))
+            self._sweep(survey, survey.served_ids())
 
     @translated
     def start(self) -> None:
-        """Bring a managed HAProxy up on its current state (plain HTTP when nothing is enabled)."""
+        """Bring a managed HAProxy up on what its files say (plain HTTP when nothing is enabled)."""
         if self.options.mode != "managed":  # attached: the socket must answer, the crt-list must exist
             if "Pid:" not in self.runtime.command("show info"):
                 raise ProviderError(f"{self.options.socket} is not a HAProxy runtime API", code="haproxy-socket")
@@ -155,9 +181,7 @@ class HAProxyProvider:
             if not crt_list.exists():
                 write_atomic(crt_list, b"")
             return
-        with self._locked():
-            current = state.load(self.layout.state)
-            self._converge((), current)  # assume nothing on disk: every file is checked
+        self._change(lambda current: current)
 
     @translated
     def stop(self, *, keep_files: bool = False) -> None:
@@ -169,6 +193,40 @@ class HAProxyProvider:
             if not keep_files:
                 shutil.rmtree(self.layout.root, ignore_errors=True)
 
+    def alive(self) -> bool:
+        return self._live()
+
+    # -- what it has now ----------------------------------------------------------------------------
+    def _survey(self) -> Survey:
+        """The files' listeners; after an interrupted change (a change mark) and while HAProxy runs, what its
+        memory holds for what that change touched, too."""
+        managed = self.options.mode == "managed"
+        found = read_files(self.layout, managed=managed)
+        if found.change is None or not self._live():
+            return found
+        master = master_mark(self.process.master_state) if managed else None
+        return compare_memory(found, self.layout, self.runtime, master)
+
+    def _sweep(self, survey: Survey, keep: set[str]) -> None:
+        """Remove what a crash can leave behind, all of it unused (a private key with no certificate that uses
+        it is the point): temporary files never renamed, crt-lists the configuration does not name
+        (managed), certificate files no crt-list names, staged copies not in ``keep``. File names are
+        compared as strings: this runs on every change, over every certificate."""
+        root, certs, staging = self.layout.root, self.layout.certs, self.layout.staging
+        removed = [Path(d, n) for d in (root, certs, staging) for n in _names(d) if is_leftover(Path(n))]
+        lists = [root / n for n in _names(root) if port_of_crt_list(root / n, root) is not None]
+        if self.options.mode == "managed":
+            named = {self.layout.crt_list(x.lb_port) for x in survey.listeners}
+            removed += [p for p in lists if p not in named]
+            lists = [p for p in lists if p in named]
+        pems = {f for p in lists for f in crt_list_files(read_or_none(p) or "")}
+        removed += [certs / n for n in _names(certs) if n.endswith(".pem") and f"{certs}/{n}" not in pems]
+        removed += [staging / n for n in _names(staging) if n.endswith(".pem") and n[:-4] not in keep]
+        for path in removed:
+            path.unlink(missing_ok=True)
+        for directory in {p.parent for p in removed}:
+            sync_dir(directory)
+
     # -- making it live ---------------------------------------------------------------------------
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -178,6 +236,30 @@ class HAProxyProvider:
             for stale in self.layout.root.glob("candidate-*"):  # left by a crash during `haproxy -c`
                 shutil.rmtree(stale, ignore_errors=True)
             yield
+
+    def _change(self, wanted_of: Callable[[tuple[ListenerSpec, ...]], tuple[ListenerSpec, ...]]) -> None:
+        """Under the lock: see what is there, sweep what an interrupted change left (only one can leave an
+        unnamed certificate file: its mark says so; a staged copy left by a killed upload goes with the next
+        ``cleanup``), then bring the files and HAProxy to ``wanted_of(the listeners the files have)``."""
+        with self._locked():
+            survey = self._survey()
+            self._kept |= survey.served_ids()  # a rollback later in this process may need them staged
+            if survey.change is not None:
+                self._sweep(survey, self._kept | {c.served_id for c in survey.notes.slots().values()})
+            self._converge(survey, self._resolve(wanted_of(survey.listeners), survey))
+
+    def _resolve(self, wanted: tuple[ListenerSpec, ...], survey: Survey) -> tuple[ListenerSpec, ...]:
+        """An unsettled certificate (a rollback to what observe reported) is the one its file holds."""
+        on_disk = {c.name: c for x in survey.listeners for c in x.certificates}
+
+        def real(slot: CertSlot) -> CertSlot:
+            if slot.fingerprint != UNSETTLED:
+                return slot
+            if slot.name not in on_disk:
+                raise ProviderError(f"{self.name}: certificate {slot.name} is not on disk", code="not-staged")
+            return on_disk[slot.name]
+
+        return tuple(replace(x, certificates=tuple(map(real, x.certificates))) for x in wanted)
 
     def _desired_files(self, current: Sequence[ListenerSpec], wanted: Sequence[ListenerSpec]) -> FileSet:
         """The files for ``wanted``; a certificate served as in ``current`` (same leaf and chain) is kept
@@ -200,23 +282,58 @@ class HAProxyProvider:
                 files.contents[self.layout.pem(name)] = self.layout.staged(served_id).read_text()
         return files
 
-    def _converge(self, current: tuple[ListenerSpec, ...], wanted: tuple[ListenerSpec, ...]) -> None:
-        files = self._desired_files(current, wanted)
+    def _converge(self, survey: Survey, wanted: tuple[ListenerSpec, ...]) -> None:
+        """Write what differs (files.py orders it) and make it live, between a change mark and the notes;
+        what an interrupted change left unsettled is made live too, even when its files are right."""
+        files = self._desired_files(survey.listeners, wanted)
         changes = files.changes()
         live = self._live()
-        if live and not changes:
+        if live and not changes and survey.settled:
             self.last_path = "none"
-        elif self._unused_by_operator(changes):  # files no configuration names: nothing to make live
+            if survey.change is not None or survey.stale:
+                self._note(wanted, survey, changes, files)
+            return
+        unused = self._unused_by_operator(changes)
+        runtime = not unused and live and self._runtime_possible(changes, survey)
+        self._begin(survey, wanted, files, changes, reload=live and not (unused or runtime))
+        restored = functools.partial(state.end, self.layout.change) if survey.settled else _nothing
+        if unused:  # files no configuration names: nothing to make live
             files.apply()
             self.last_path = "files"
-        elif live and self._runtime_possible(changes):
-            self._apply_runtime(files, changes)
+        elif runtime:
+            self._apply_runtime(files, changes, survey, restored)
         else:
-            self._apply_reload(files, live)
-        state.save(self.layout.state, wanted)
+            self._apply_reload(files, live, restored)
+        self._note(wanted, survey, changes, files)
 
-    def alive(self) -> bool:
-        return self._live()
+    def _begin(self, survey: Survey, wanted: Sequence[ListenerSpec], files: FileSet,
+               changes: Mapping[Path, str | None], *, reload: bool) -> None:
+        """Mark the change (state.Change) before its first file is written: the listeners and files it
+        touches, plus whatever an earlier interrupted change left unsettled."""
+        before, after = survey.by_port(), {x.lb_port: x for x in wanted}
+        ports = {p for p in before.keys() | after.keys() if before.get(p) != after.get(p)}
+        paths = {str(p) for p in changes}
+        if survey.change is not None and not survey.settled:
+            ports |= {*survey.change.ports, *survey.unsettled_ports, *survey.memory_only}
+            paths |= set(survey.change.paths)
+        if not ports and not paths:
+            return  # only starting HAProxy on its files: nothing can be left half-done
+        config = digest(files.contents[self.layout.config]) if self.layout.config in files.contents else survey.config
+        master = master_mark(self.process.master_state)() if reload and self.options.mode == "managed" else None
+        state.begin(self.layout.change, Change(
+            tuple(sorted(paths)), tuple(sorted(ports)),
+            {p: replace(after[p], certificates=()) for p in sorted(ports) if p in after},
+            config, survey.loaded_config, master))
+
+    def _note(self, wanted: Sequence[ListenerSpec], survey: Survey, changes: Mapping[Path, str | None],
+              files: FileSet) -> None:
+        """The change is live: note the listeners and the identity of their files, then remove the mark."""
+        names = {c.name for x in wanted for c in x.certificates}
+        written = {p.stem for p, c in changes.items() if c is not None and p.parent == self.layout.certs}
+        known = {n: i for n, i in survey.files.items() if n not in written}
+        config = digest(files.contents[self.layout.config]) if self.layout.config in files.contents else survey.config
+        state.save(self.layout.state, Notes(tuple(wanted), identities(self.layout, names, known), config))
+        state.end(self.layout.change)
 
     def _referenced(self, path: Path) -> bool:
         """Attached: whether the operator's configuration names ``path`` (unreadable: assume it does)."""
@@ -240,34 +357,56 @@ class HAProxyProvider:
         except ProviderError:
             return False
 
-    def _runtime_possible(self, changes: Mapping[Path, str | None]) -> bool:
+    def _crt_list_appends(self, changes: Mapping[Path, str | None],
+                          survey: Survey) -> dict[Path, tuple[list[str] | None, list[str]]]:
+        """Per crt-list to make live: (the entries HAProxy has, None when unknown; the entries wanted). What
+        HAProxy has is the old file, except for a crt-list an interrupted change left unsettled."""
+        ports = {port_of_crt_list(p, self.layout.root) for p in changes if p.suffix == ".txt"}
+        out: dict[Path, tuple[list[str] | None, list[str]]] = {}
+        for port in (ports | survey.unsettled_ports) - {None}:
+            assert port is not None
+            path = self.layout.crt_list(port)
+            new = crt_list_lines(changes[path] or "" if path in changes else read_or_none(path) or "")
+            base = (survey.memory_lines.get(port) if port in survey.unsettled_ports
+                    else crt_list_lines(read_or_none(path) or ""))
+            out[path] = (base, new)
+        return out
+
+    def _runtime_possible(self, changes: Mapping[Path, str | None], survey: Survey) -> bool:
+        """Only certificate contents changed or entries appended to crt-lists HAProxy has loaded, and HAProxy
+        can take both through its runtime API; nothing an interrupted change left needs a reload."""
         if not self.version.runtime_replace or self.layout.config in changes:
             return False
-        for path, content in changes.items():
-            if content is None:
+        if survey.config_unsettled or survey.memory_only or any(c is None for c in changes.values()):
+            return False
+        for base, new in self._crt_list_appends(changes, survey).values():
+            if base is None or new[:len(base)] != base:
                 return False
-            old = read_or_none(path)
-            # a crt-list may only gain lines at its end, and only where 2.2+ can add them
-            if path.suffix == ".txt" and (not self.version.runtime_add or old is None or not content.startswith(old)):
+            if len(new) > len(base) and not self.version.runtime_add:
                 return False
         return True
 
-    def _apply_runtime(self, files: FileSet, changes: Mapping[Path, str | None]) -> None:
-        """Certificates HAProxy has loaded get ``set ssl cert``; lines appended to a crt-list are added,
-        loading their certificate first (``new ssl cert``) only when HAProxy does not have it yet, as when
-        a certificate served on one port is enabled on a second one."""
-        appended = {p: (c or "")[len(read_or_none(p) or ""):] for p, c in changes.items() if p.suffix == ".txt"}
+    def _apply_runtime(self, files: FileSet, changes: Mapping[Path, str | None], survey: Survey,
+                       restored: Callable[[], None]) -> None:
+        """Certificates HAProxy has loaded get ``set ssl cert`` (changed files, and files whose loaded copy
+        an interrupted change left old); entries missing from a crt-list in memory are added, loading their
+        certificate first (``new ssl cert``) only when HAProxy does not have it yet, as when a certificate
+        served on one port is enabled on a second one."""
+        appends = self._crt_list_appends(changes, survey)
         loaded = set(self.runtime.loaded_certificates()[0])
+        pushes = [p for p, c in changes.items() if p.suffix == ".pem" and c is not None]
+        pushes += [self.layout.pem(n) for n in sorted(survey.unsettled_certs) if self.layout.pem(n) not in changes]
         undo = files.apply()  # persist first: a restart serves the same
         swapped: list[Path] = []
+        added = False
         try:
-            for path, content in changes.items():
-                if path.suffix == ".pem" and str(path) in loaded:
-                    self.runtime.replace(path, content or "")
-                    swapped.append(path)
-            for crt_list, text in appended.items():
-                for line in (ln for ln in text.splitlines() if ln and not ln.startswith("#")):
+            for path in (p for p in pushes if str(p) in loaded):
+                self.runtime.replace(path, changes.get(path) or read_or_none(path) or "")
+                swapped.append(path)
+            for crt_list, (base, new) in appends.items():
+                for line in new[len(base or ()):]:
                     pem = Path(line.split()[0])
+                    added = True
                     if str(pem) in loaded:
                         self.runtime.add_line(crt_list, line)
                     else:
@@ -275,9 +414,10 @@ class HAProxyProvider:
                         loaded.add(str(pem))
             self.last_path = "runtime"
         except ProviderError as refused:
-            self._runtime_fallback(files, undo, swapped, refused)
+            self._runtime_fallback(files, undo, swapped, refused, _nothing if added else restored)
 
-    def _runtime_fallback(self, files: FileSet, undo: FileSet, swapped: Sequence[Path], refused: ProviderError) -> None:
+    def _runtime_fallback(self, files: FileSet, undo: FileSet, swapped: Sequence[Path], refused: ProviderError,
+                          restored: Callable[[], None]) -> None:
         """The runtime API said no: the files are right, so a validated reload makes them live. If that is
         impossible too, the old files and the certificates already swapped in memory are put back."""
         try:
@@ -285,22 +425,30 @@ class HAProxyProvider:
             self._reload_or_start(self._live())
         except ProviderError as exc:
             undo.apply()
-            for path in swapped:
-                with contextlib.suppress(ProviderError):
+            back = True
+            for path in (p for p in swapped if p in undo.contents):
+                try:
                     self.runtime.replace(path, undo.contents.get(path) or "")
+                except ProviderError:
+                    back = False
+            if back:
+                restored()
             raise ProviderError(f"{refused.message}; and the reload instead failed: {exc.message}",
                                 code=exc.code) from exc
 
-    def _apply_reload(self, files: FileSet, live: bool) -> None:
+    def _apply_reload(self, files: FileSet, live: bool, restored: Callable[[], None]) -> None:
         self._check_candidate(files)
         undo = files.apply()
         try:
             self._reload_or_start(live)
         except ProviderError:
-            undo.apply()
+            undo.apply()  # a load that failed left the old worker serving the old files
             if live:
                 with contextlib.suppress(ProviderError):
                     self._reload_or_start(live)
+                    restored()
+            else:
+                restored()
             raise
 
     def _check_candidate(self, files: FileSet) -> None:
@@ -348,3 +496,15 @@ class HAProxyProvider:
         else:
             self.process.start()
             self.last_path = "start"
+
+
+def _nothing() -> None:
+    return None
+
+
+def _names(directory: Path) -> list[str]:
+    """The entries of ``directory``; none when it does not exist."""
+    try:
+        return os.listdir(directory)
+    except FileNotFoundError:
+        return []

@@ -55,6 +55,26 @@ class RuntimeAPI:
                 target.append(line.strip().lstrip("*"))
         return loaded, pending
 
+    def loaded_copy(self, path: Path) -> tuple[str, tuple[str, ...]] | None:
+        """What HAProxy has in memory for the certificate file ``path``: the SHA-1 of its leaf (upper-case
+        hex) and its chain's subjects; None when it has not loaded that file."""
+        sha1, chain = None, []
+        for line in self.command(f"show ssl cert {path}").splitlines():
+            key, _, value = line.partition(": ")
+            if key == "SHA1 FingerPrint":
+                sha1 = value.strip().upper()
+            elif key == "Chain Subject":
+                chain.append(value.strip())
+        return (sha1, tuple(chain)) if sha1 else None
+
+    def loaded_crt_list(self, path: Path) -> list[str] | None:
+        """The entries HAProxy has in memory for the crt-list ``path``, as it echoes them; None when it has
+        not loaded that crt-list."""
+        reply = self.command(f"show ssl crt-list {path}")
+        if not reply.startswith("# "):
+            return None
+        return [" ".join(line.split()) for line in reply.splitlines() if line.strip() and not line.startswith("#")]
+
     def abort_pending(self) -> None:
         for name in self.loaded_certificates()[1]:
             self.command(f"abort ssl cert {name}")

@@ -1,13 +1,29 @@
-"""The listeners a HAProxy load balancer was last brought to, kept beside its files (state.json)."""
+"""sslterm's notes beside a HAProxy load balancer's files, and the mark of a change under way.
+
+``state.json`` (:class:`Notes`): the listeners as last made live, with what the files cannot tell (each
+listener's settings) and, per certificate file, its identity (inode, size, mtime) when sslterm wrote it. It
+is a cache of what the files say, never trusted over them: a file whose identity changed is read again.
+
+``change.json`` (:class:`Change`): written and synced before the first file of a change is written, removed
+once the change is live and noted. Found later, it means a change was interrupted (a crash, SIGKILL, a power
+loss), so HAProxy's memory may differ from its files: only then is memory compared with the files.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sslterm.engine.contract import CertSlot, ListenerSpec
 from sslterm.files import write_atomic
+from sslterm.providers.haproxy.files import sync_dir
+from sslterm.providers.haproxy.process import MasterState
+
+FileId = tuple[int, int, int]  # inode, size, mtime in ns: a file rewritten by rename gets a new inode
 
 
 def _listener_to_json(listener: ListenerSpec) -> dict[str, Any]:
@@ -17,24 +33,81 @@ def _listener_to_json(listener: ListenerSpec) -> dict[str, Any]:
     return data
 
 
-def _listener_from_json(data: dict[str, Any]) -> ListenerSpec:
+def _listener_from_json(data: Mapping[str, Any]) -> ListenerSpec:
     return ListenerSpec(
         lb_port=int(data["lb_port"]), instance_port=data.get("instance_port"),
         instance_protocol=str(data["instance_protocol"]), redirect_http=bool(data["redirect_http"]),
         hsts=bool(data["hsts"]), tls_profile=str(data["tls_profile"]),
         certificates=tuple(CertSlot(c["name"], c["fingerprint"], tuple(c["sans"]), chain=tuple(c.get("chain", ())))
-                           for c in data["certificates"]),
+                           for c in data.get("certificates", ())),
     )
 
 
-def load(path: Path) -> tuple[ListenerSpec, ...]:
+@dataclass(frozen=True)
+class Notes:
+    listeners: tuple[ListenerSpec, ...] = ()
+    files: Mapping[str, FileId] = field(default_factory=dict)  # certificate name -> identity when written
+    config: str | None = None  # SHA-256 of haproxy.cfg when noted (None: not noted, as by older releases)
+
+    def slots(self) -> dict[str, CertSlot]:
+        return {c.name: c for lst in self.listeners for c in lst.certificates}
+
+    def by_port(self) -> dict[int, ListenerSpec]:
+        return {x.lb_port: x for x in self.listeners}
+
+
+def load(path: Path) -> Notes:
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError:
-        return ()
-    return tuple(_listener_from_json(item) for item in data["listeners"])
+        return Notes()
+    files = {str(k): (int(v[0]), int(v[1]), int(v[2])) for k, v in data.get("files", {}).items()}
+    return Notes(tuple(_listener_from_json(item) for item in data["listeners"]), files, data.get("config"))
 
 
-def save(path: Path, listeners: tuple[ListenerSpec, ...]) -> None:
-    body = {"listeners": [_listener_to_json(lst) for lst in sorted(listeners, key=lambda x: x.lb_port)]}
+def save(path: Path, notes: Notes) -> None:
+    """Written atomically and synced; the change mark's removal, just after, syncs the directory."""
+    body = {"listeners": [_listener_to_json(lst) for lst in sorted(notes.listeners, key=lambda x: x.lb_port)],
+            "files": {k: list(v) for k, v in sorted(notes.files.items())}, "config": notes.config}
     write_atomic(path, json.dumps(body, separators=(",", ":")).encode())
+
+
+@dataclass(frozen=True)
+class Change:
+    """A change being made live: what it touches and what HAProxy had loaded when it began."""
+
+    paths: tuple[str, ...]  # files written or removed (and files found unsettled from an earlier change)
+    ports: tuple[int, ...]  # listeners added, changed or removed
+    settings: Mapping[int, ListenerSpec]  # the settings of each such listener after the change (no certificates)
+    config: str | None  # SHA-256 of haproxy.cfg after the change
+    loaded_config: str | None  # SHA-256 of the configuration HAProxy had loaded when it began (None: unknown)
+    master: MasterState | None  # the master's pid and reload counts when it began (managed, reloading)
+
+
+def load_change(path: Path) -> Change | None:
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    master = data.get("master")
+    return Change(tuple(data["paths"]), tuple(int(p) for p in data["ports"]),
+                  {int(k): _listener_from_json(v) for k, v in data["settings"].items()}, data.get("config"),
+                  data.get("loaded_config"), MasterState(*master) if master else None)
+
+
+def begin(path: Path, change: Change) -> None:
+    """Durable before the first file of the change is: after a crash, its presence is all that tells."""
+    master = change.master
+    body = {"paths": list(change.paths), "ports": list(change.ports),
+            "settings": {str(k): _listener_to_json(v) for k, v in change.settings.items()},
+            "config": change.config, "loaded_config": change.loaded_config,
+            "master": [master.pid, master.reloads, master.failed] if master else None}
+    write_atomic(path, json.dumps(body, separators=(",", ":")).encode())
+    sync_dir(path.parent)
+
+
+def end(path: Path) -> None:
+    """The change is live and noted (the notes were saved just before, in the same directory)."""
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    sync_dir(path.parent)

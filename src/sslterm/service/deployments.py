@@ -87,9 +87,15 @@ class Deployments:
         deployments (``change.deploy``); they are carried out once that has committed (see the module)."""
         if not dry_run:
             self.reconcile()
-        with self.ctx.db.transaction(commit=not dry_run) as session:
-            change = Change(session, self, dry_run)
-            yield change
+        change: Change | None = None
+        try:
+            with self.ctx.db.transaction(commit=not dry_run) as session:
+                change = Change(session, self, dry_run)
+                yield change
+        except BaseException as exc:  # a Ctrl-C right after the commit: nothing was applied yet, undo it
+            if change is not None and change.pending and change.session.info.get("committed"):
+                self._fail(change, [], exc, target)
+            raise
         if change.pending:
             self._carry_out(change, target)
 

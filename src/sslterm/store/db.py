@@ -183,6 +183,7 @@ class Database:
                 return
             with interrupts_deferred():  # committed and counted, or neither: never committed but "nothing changed"
                 tx.commit()
+                session.info["committed"] = True  # an interruption raised just after can tell
                 # ``counted=False`` (or ``session.info["counted"] = False`` on the way): not a change of its own,
                 # e.g. a record of a failure, or a change that counts once its deployment is done
                 if write and session.info.get("counted", counted):

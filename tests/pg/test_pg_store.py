@@ -7,8 +7,10 @@ throw-away cluster, as several machines sharing a store would be.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -267,7 +269,9 @@ def move_release_store_to(url: str) -> None:
     """Release 0.1.0's SQLite store copied into PostgreSQL at its schema (0001), as an operator moving to a
     shared store would (pgloader's way: the rows, then each id sequence set past them)."""
     target = create_engine(url, connect_args={"options": "-c timezone=UTC"})
-    source = create_engine(f"sqlite:///file:{RELEASE_STORE}?mode=ro&uri=true")
+    scratch = Path(tempfile.mkdtemp()) / "release.db"  # never opened in place: SQLite would add files beside it
+    shutil.copyfile(RELEASE_STORE, scratch)
+    source = create_engine(f"sqlite:///{scratch}")
     config = Config(str(Path(db.__file__).with_name("alembic.ini")))
     with target.begin() as conn:
         config.attributes["connection"] = conn
@@ -280,6 +284,7 @@ def move_release_store_to(url: str) -> None:
                              f"(SELECT max(id) FROM {name}))"))
     source.dispose()
     target.dispose()
+    shutil.rmtree(scratch.parent, ignore_errors=True)
 
 
 def test_a_release_store_moved_to_postgresql_is_upgraded_in_place(controllers: Controllers) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from pkitools import NOW, Cli, Pki, ec_key, rsa_key
+from sslterm.demo.app import DemoApp
 from sslterm.service import Service
 from sslterm.settings import Settings
 
@@ -45,6 +46,15 @@ def rsa2048() -> object:
 @pytest.fixture(scope="session")
 def ec256() -> object:
     return ec_key()
+
+
+@pytest.fixture(scope="session")
+def demo_app() -> Iterator[DemoApp]:
+    """A real HTTP backend on 127.0.0.1 (the instances behind a load balancer), one per test session."""
+    app = DemoApp().start()
+    yield app
+    app.stop()
+    app.thread.join(timeout=5)
 
 
 @pytest.fixture

@@ -30,14 +30,6 @@ def demo_ca() -> DemoCA:
     return DemoCA("sslterm crash")
 
 
-@pytest.fixture(scope="session")
-def demo_app() -> Iterator[DemoApp]:
-    app = DemoApp().start()
-    yield app
-    app.stop()
-    app.thread.join(timeout=5)
-
-
 @pytest.fixture
 def kit(demo_ca: DemoCA, demo_app: DemoApp) -> Iterator[Kit]:
     """A data directory with a short path (HAProxy's unix socket paths are limited to ~100 characters)."""

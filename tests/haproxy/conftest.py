@@ -33,14 +33,6 @@ def root_pem(demo_ca: DemoCA, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def demo_app() -> Iterator[DemoApp]:
-    app = DemoApp().start()
-    yield app
-    app.stop()
-    app.thread.join(timeout=5)
-
-
 @pytest.fixture
 def short_home() -> Iterator[Path]:
     """A data directory with a short path. HAProxy refuses UNIX socket paths over 97 characters, and

@@ -22,8 +22,19 @@ from sslterm.errors import SSLTermError
 def main(argv: list[str] | None = None) -> None:
     sys.unraisablehook = _redeliver_interrupts
     try:
-        _run(argv)
-    finally:  # the command is over: a Ctrl-C now would only turn its exit code into "killed by SIGINT"
+        try:
+            _run(argv)
+        except KeyboardInterrupt:  # outside a command's own handling (e.g. while Typer reads the command line)
+            raise SystemExit(EXIT_INTERRUPTED) from None
+    except SystemExit as exc:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the command is over: nothing more to interrupt
+        if exc.code == EXIT_INTERRUPTED and changed_anything():
+            # the change was saved (and is served) before the interruption: 130 would say nothing changed
+            say("warning[interrupted]: interrupted after the change was saved; it is in place "
+                "(see: sslterm log, sslterm status)", err)
+            sys.exit(0)
+        raise
+    finally:  # a Ctrl-C now would only turn the exit code into "killed by SIGINT"
         signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
@@ -40,13 +51,6 @@ def _redeliver_interrupts(unraisable: sys.UnraisableHookArgs) -> None:
 def _run(argv: list[str] | None) -> None:
     try:
         app(args=argv, prog_name="sslterm")
-    except SystemExit as exc:
-        if exc.code == EXIT_INTERRUPTED and changed_anything():
-            # the change was saved (and is served) before the interruption: 130 would say nothing changed
-            say("warning[interrupted]: interrupted after the change was saved; it is in place "
-                "(see: sslterm log, sslterm status)", err)
-            sys.exit(0)
-        raise
     except SSLTermError as exc:
         print_error(exc)
         sys.exit(exc.exit_code)

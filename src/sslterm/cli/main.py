@@ -23,19 +23,23 @@ def main(argv: list[str] | None = None) -> None:
     sys.unraisablehook = _redeliver_interrupts
     try:
         try:
-            _run(argv)
-        except KeyboardInterrupt:  # outside a command's own handling (e.g. while Typer reads the command line)
-            raise SystemExit(EXIT_INTERRUPTED) from None
-    except SystemExit as exc:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the command is over: nothing more to interrupt
-        if exc.code == EXIT_INTERRUPTED and changed_anything():
-            # the change was saved (and is served) before the interruption: 130 would say nothing changed
-            say("warning[interrupted]: interrupted after the change was saved; it is in place "
-                "(see: sslterm log, sslterm status)", err)
-            sys.exit(0)
-        raise
-    finally:  # a Ctrl-C now would only turn the exit code into "killed by SIGINT"
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+            code = _run(argv)
+        finally:  # the command is over: a Ctrl-C now would only turn its exit code into "killed by SIGINT"
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except KeyboardInterrupt:  # outside a command's own handling (while Typer reads the command line, or after)
+        code = _interrupted()
+    sys.exit(code)
+
+
+def _interrupted() -> int:
+    """The exit code of a Ctrl-C: 130 when nothing was saved; after a change was saved (and is served), 0 and
+    a warning, since 130 would say nothing changed."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if not changed_anything():
+        return EXIT_INTERRUPTED
+    say("warning[interrupted]: interrupted after the change was saved; it is in place "
+        "(see: sslterm log, sslterm status)", err)
+    return 0
 
 
 def _redeliver_interrupts(unraisable: sys.UnraisableHookArgs) -> None:
@@ -48,18 +52,22 @@ def _redeliver_interrupts(unraisable: sys.UnraisableHookArgs) -> None:
     sys.__unraisablehook__(unraisable)
 
 
-def _run(argv: list[str] | None) -> None:
+def _run(argv: list[str] | None) -> int | str | None:
+    """Run the command; its exit code (Typer's, or the one of the error it raised)."""
     try:
         app(args=argv, prog_name="sslterm")
+    except SystemExit as exc:
+        return _interrupted() if exc.code == EXIT_INTERRUPTED else exc.code
     except SSLTermError as exc:
         print_error(exc)
-        sys.exit(exc.exit_code)
+        return exc.exit_code
     except Exception as exc:
         if os.environ.get("SSLTERM_DEBUG") == "1":
             raise
         print_error(SSLTermError(_describe(exc), code=_code(exc),
                                  hint="run again with SSLTERM_DEBUG=1 for the details"))
-        sys.exit(1)
+        return 1
+    return 0
 
 
 def _code(exc: Exception) -> str:

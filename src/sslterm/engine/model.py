@@ -70,7 +70,7 @@ class ListenerSpec:
                    hsts=bool(data["hsts"]), tls_profile=str(data["tls_profile"]),
                    certificates=tuple(CertSlot(str(c["name"]), str(c["fingerprint"]), tuple(c.get("sans", ())),
                                                str(c.get("key_type", "")), chain=tuple(c.get("chain", ())))
-                                      for c in data["certificates"]))
+                                      for c in data.get("certificates", ())))
 
     def describe(self, *, certificates: bool = True) -> dict[str, object]:
         settings: dict[str, object] = {

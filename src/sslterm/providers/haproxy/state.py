@@ -16,7 +16,6 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from sslterm.engine.contract import CertSlot, ListenerSpec
 from sslterm.files import write_atomic
@@ -24,23 +23,6 @@ from sslterm.providers.haproxy.files import sync_dir
 from sslterm.providers.haproxy.process import MasterState
 
 FileId = tuple[int, int, int]  # inode, size, mtime in ns: a file rewritten by rename gets a new inode
-
-
-def _listener_to_json(listener: ListenerSpec) -> dict[str, Any]:
-    data = listener.describe(certificates=False)
-    data["certificates"] = [{"name": c.name, "fingerprint": c.fingerprint, "sans": c.sans, "chain": c.chain}
-                            for c in listener.certificates]
-    return data
-
-
-def _listener_from_json(data: Mapping[str, Any]) -> ListenerSpec:
-    return ListenerSpec(
-        lb_port=int(data["lb_port"]), instance_port=data.get("instance_port"),
-        instance_protocol=str(data["instance_protocol"]), redirect_http=bool(data["redirect_http"]),
-        hsts=bool(data["hsts"]), tls_profile=str(data["tls_profile"]),
-        certificates=tuple(CertSlot(c["name"], c["fingerprint"], tuple(c["sans"]), chain=tuple(c.get("chain", ())))
-                           for c in data.get("certificates", ())),
-    )
 
 
 @dataclass(frozen=True)
@@ -62,12 +44,12 @@ def load(path: Path) -> Notes:
     except FileNotFoundError:
         return Notes()
     files = {str(k): (int(v[0]), int(v[1]), int(v[2])) for k, v in data.get("files", {}).items()}
-    return Notes(tuple(_listener_from_json(item) for item in data["listeners"]), files, data.get("config"))
+    return Notes(tuple(ListenerSpec.from_record(item) for item in data["listeners"]), files, data.get("config"))
 
 
 def save(path: Path, notes: Notes) -> None:
     """Written atomically and synced; the change mark's removal, just after, syncs the directory."""
-    body = {"listeners": [_listener_to_json(lst) for lst in sorted(notes.listeners, key=lambda x: x.lb_port)],
+    body = {"listeners": [lst.as_record() for lst in sorted(notes.listeners, key=lambda x: x.lb_port)],
             "files": {k: list(v) for k, v in sorted(notes.files.items())}, "config": notes.config}
     write_atomic(path, json.dumps(body, separators=(",", ":")).encode())
 
@@ -91,7 +73,7 @@ def load_change(path: Path) -> Change | None:
         return None
     master = data.get("master")
     return Change(tuple(data["paths"]), tuple(int(p) for p in data["ports"]),
-                  {int(k): _listener_from_json(v) for k, v in data["settings"].items()}, data.get("config"),
+                  {int(k): ListenerSpec.from_record(v) for k, v in data["settings"].items()}, data.get("config"),
                   data.get("loaded_config"), MasterState(*master) if master else None)
 
 
@@ -99,7 +81,7 @@ def begin(path: Path, change: Change) -> None:
     """Durable before the first file of the change is: after a crash, its presence is all that tells."""
     master = change.master
     body = {"paths": list(change.paths), "ports": list(change.ports),
-            "settings": {str(k): _listener_to_json(v) for k, v in change.settings.items()},
+            "settings": {str(k): v.as_record() for k, v in change.settings.items()},
             "config": change.config, "loaded_config": change.loaded_config,
             "master": [master.pid, master.reloads, master.failed] if master else None}
     write_atomic(path, json.dumps(body, separators=(",", ":")).encode())

@@ -242,11 +242,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 if time.monotonic() > limit:
                     break
                 pace(begin, i)
-                (current,) = provider.observe()
+                (current,) = provider.observe().listeners
                 slot = make_slot(ca, "rotate", (HOST,))
                 wanted = replace(current, certificates=(slot,), hsts=not current.hsts)  # type: ignore[arg-type]
                 t0 = time.perf_counter()
-                applier.apply(compute("bench", provider.observe(), [wanted]))
+                applier.apply(compute("bench", provider.observe().listeners, [wanted], rotate_in_place=True))
                 engine["reload"].append(time.perf_counter() - t0)
                 if provider.last_path != "reload":
                     raise SystemExit(f"forced reload went live by {provider.last_path!r}")

@@ -95,7 +95,7 @@ class Timed:
 
 def one_size(n: int, port: int, applier_max: int) -> dict[str, Any]:
     from sslterm.demo.ca import DemoCA
-    from sslterm.engine import apply as apply_module
+    from sslterm.engine import verify as verify_module
     from sslterm.engine.apply import Applier
     from sslterm.engine.model import ListenerSpec, ProbeTarget, Served
     from sslterm.engine.plan import compute
@@ -137,7 +137,7 @@ def one_size(n: int, port: int, applier_max: int) -> dict[str, Any]:
 
             def change(new_listener: ListenerSpec, sni: str, fingerprint: str) -> dict[str, Any]:
                 new_refs = {s.fingerprint: provider.upload(s) for s in new_listener.certificates
-                            if s.bundle is not None and s.fingerprint not in refs}
+                            if s.material is not None and s.fingerprint not in refs}
                 t0 = time.monotonic()
                 provider.bind(new_listener, refs | new_refs)
                 t1 = time.monotonic()
@@ -168,7 +168,7 @@ def one_size(n: int, port: int, applier_max: int) -> dict[str, Any]:
                         probes["first"] = time.monotonic()
                     return result
 
-                targets = Timed(apply_module, "probe_targets")  # the Applier's own calls, timed
+                targets = Timed(verify_module, "probe_targets")  # the Applier's own calls, timed
                 bound = {"at": 0.0}
                 original_bind = provider.bind
 
@@ -178,7 +178,7 @@ def one_size(n: int, port: int, applier_max: int) -> dict[str, Any]:
 
                 provider.bind = bind  # type: ignore[method-assign]
                 t0 = time.monotonic()
-                Applier(provider, verify_within=300, prober=prober).apply(compute("scale", provider.observe(),
+                Applier(provider, verify_within=300, prober=prober).apply(compute("scale", provider.observe().listeners,
                                                                                   [wanted]))
                 done = time.monotonic()
                 del provider.bind

@@ -7,7 +7,7 @@
     │   └── InUse                   refused while still attached (``in-use``)
     ├── CertificateError            the bundle fails one or more checks; carries every finding
     ├── Busy                        another command holds the load balancer's lease (``lb-busy``)
-    ├── ProviderError               a load balancer said no; ``retryable`` tells the retry loop
+    ├── ProviderError               a load balancer said no; ``retryable``/``retry_after`` tell the retry loop
     ├── UnsafePlan                  the plan would break something; nothing was touched
     └── DeploymentError             applying failed after something was touched
         ├── VerificationFailed      the probe did not see what was expected; rolled back
@@ -85,9 +85,10 @@ class ProviderError(SSLTermError):
     exit_code = 6
 
     def __init__(self, message: str, *, code: str | None = None, retryable: bool = False,
-                 hint: str | None = None) -> None:
+                 retry_after: float | None = None, hint: str | None = None) -> None:
         super().__init__(message, code=code, hint=hint)
-        self.retryable = retryable
+        self.retryable = retryable or retry_after is not None
+        self.retry_after = retry_after  # seconds the load balancer asked to wait (Retry-After), if it did
 
 
 class UnsafePlan(SSLTermError):

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import ssl
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from e2e_haproxy import (
@@ -27,12 +27,14 @@ from e2e_haproxy import (
     refused,
 )
 
-from sslterm.engine.contract import CertRef
+from sslterm.engine.contract import CertRef, CertSlot
 from sslterm.engine.model import ListenerSpec, ProbeTarget, Served
 from sslterm.engine.probe import probe
 from sslterm.errors import DeploymentError, InUse, ProviderError, UnsafePlan, VerificationFailed
 from sslterm.providers.haproxy import HAProxyProvider, create
 from sslterm.service import Service
+
+T = TypeVar("T")
 
 pytestmark = pytest.mark.haproxy
 
@@ -234,8 +236,8 @@ def test_a_failed_verification_puts_the_previous_certificate_back(kit: Kit) -> N
 
 
 class FailingBind:
-    """The real HAProxy provider, except that the ``fail_on``-th call to ``bind`` raises after (``late``)
-    or before the real change: a load balancer that went wrong half-way."""
+    """The real HAProxy provider, except that the ``fail_on``-th change (a call to ``bind`` or ``rotate``)
+    raises after (``late``) or before the real change: a load balancer that went wrong half-way."""
 
     def __init__(self, inner: HAProxyProvider, fail_on: int | None, *, late: bool = True) -> None:
         self.inner, self.fail_on, self.late, self.binds = inner, fail_on, late, 0
@@ -243,14 +245,21 @@ class FailingBind:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
-    def bind(self, listener: ListenerSpec, refs: Mapping[str, CertRef]) -> None:
+    def _changing(self, change: Callable[[], T]) -> T:
         self.binds += 1
         failing = self.binds == self.fail_on
         if failing and not self.late:
             raise ProviderError("injected: the load balancer refused the change", code="injected")
-        self.inner.bind(listener, refs)
+        result = change()
         if failing:
             raise ProviderError("injected: the load balancer lost the connection", code="injected")
+        return result
+
+    def bind(self, listener: ListenerSpec, refs: Mapping[str, CertRef]) -> None:
+        self._changing(lambda: self.inner.bind(listener, refs))
+
+    def rotate(self, ref: CertRef, slot: CertSlot) -> CertRef:
+        return self._changing(lambda: self.inner.rotate(ref, slot))
 
 
 def failing_factory(home: Path, fail: Mapping[str, tuple[int, bool]]) -> Any:

@@ -216,7 +216,7 @@ class TakesThePortFirst:
         return getattr(self.inner, name)
 
     def bind(self, listener: ListenerSpec, refs: Mapping[str, CertRef]) -> None:
-        if listener.lb_port not in {x.lb_port for x in self.inner.observe()}:
+        if listener.lb_port not in {x.lb_port for x in self.inner.observe().listeners}:
             self.stack.enter_context(listening(listener.lb_port))
         self.inner.bind(listener, refs)
 

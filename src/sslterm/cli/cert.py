@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import Progress
@@ -14,6 +14,9 @@ from sslterm.cli.context import service
 from sslterm.discover import find_bundles
 from sslterm.errors import InputError
 from sslterm.files import read_limited, read_passphrase
+
+if TYPE_CHECKING:
+    from sslterm.service.certificates import Added
 
 app = typer.Typer(no_args_is_help=True, rich_markup_mode=None)
 
@@ -73,14 +76,22 @@ def add(
     added = service().add_certificate(name, inp, replace=replace)
     if as_json:
         render.print_json({**added.summary.as_json(), "warnings": [w.as_dict() for w in added.warnings],
-                           "replaced": added.replaced, "redeployed": list(added.redeployed)})
+                           "replaced": added.replaced, "redeployed": list(added.redeployed),
+                           "waiting": list(added.waiting)})
         return
     render.print_findings(added.warnings)
     verb = "replaced" if added.replaced else "added"
     render.say(f"{verb} {name}: {added.summary.subject}, expires {added.summary.not_after:%Y-%m-%d}, "
                f"sha256 {added.summary.fingerprint_sha256[:16]}...")
+    _say_where(added)
+
+
+def _say_where(added: Added) -> None:
     if added.redeployed:
-        render.say(f"now served by {', '.join(added.redeployed)} (verified by a TLS handshake)")
+        render.say(f"now served by {', '.join(added.redeployed)} (verified)")
+    if added.waiting:
+        render.say(f"recorded as pending for {', '.join(added.waiting)}: they run beside another controller, "
+                   "which applies it on its next command or sslterm apply")
 
 
 @app.command("list")
@@ -132,13 +143,13 @@ def rollback(
     """Make a previous version current again and redeploy it wherever the certificate is served."""
     added = service().rollback_certificate(name, to)
     if as_json:
-        render.print_json({**added.summary.as_json(), "replaced": added.replaced, "redeployed": list(added.redeployed)})
+        render.print_json({**added.summary.as_json(), "replaced": added.replaced, "redeployed": list(added.redeployed),
+                           "waiting": list(added.waiting)})
         return
     render.print_findings(added.warnings)
     render.say(f"rolled back {name} to sha256 {added.summary.fingerprint_sha256[:16]}... "
                f"(was {(added.replaced or '')[:16]}...), expires {added.summary.not_after:%Y-%m-%d}")
-    if added.redeployed:
-        render.say(f"now served by {', '.join(added.redeployed)} (verified by a TLS handshake)")
+    _say_where(added)
 
 
 @app.command("remove")

@@ -37,7 +37,12 @@ def _print_outcome(outcome: Outcome, as_json: bool, dry_run: bool) -> None:
     if as_json:
         served = [{"lb_port": s.target.port, "server_name": s.target.server_name, "certificate": s.target.certificate,
                    "fingerprint_sha256": s.fingerprint} for s in (outcome.report.served if outcome.report else [])]
-        render.print_json({**outcome.plan.as_json(), "dry_run": dry_run, "served": served})
+        render.print_json({**outcome.plan.as_json(), "dry_run": dry_run, "served": served,
+                           "waiting_for": outcome.waiting_for})
+        return
+    if outcome.waiting_for:
+        render.say(f"{outcome.plan.lb}: {'would be ' if dry_run else ''}recorded as pending: it runs beside "
+                   f"controller {outcome.waiting_for}, which applies it on its next command or sslterm apply")
         return
     if outcome.plan.empty:
         render.say(f"{outcome.plan.lb}: nothing to change")
@@ -47,7 +52,8 @@ def _print_outcome(outcome: Outcome, as_json: bool, dry_run: bool) -> None:
         render.say(f"  - {step.summary}")
     for s in outcome.report.served if outcome.report else []:
         render.say(f"  served on :{s.target.port} ({s.target.server_name or 'no SNI'}): {s.target.certificate} "
-                   f"sha256 {(s.fingerprint or '')[:16]}... verified by a TLS handshake")
+                   f"sha256 {(s.fingerprint or '')[:16]}... verified by "
+                   f"{'a TLS handshake' if s.how == 'handshake' else 'reading the load balancer back'}")
 
 
 def enable(
@@ -105,7 +111,8 @@ def status(
     lb: Annotated[str | None, typer.Argument(metavar="LB", help="Only this load balancer (default: all).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Configured versus actually served, per certificate; exits 9 on any drift."""
+    """Configured versus actually served, per certificate; exits 9 on any drift (or a change unfinished or
+    pending). A load balancer that runs beside another controller is that controller's to check (remote)."""
     rows = service().status(lb)
     if as_json:
         render.print_json([r.as_json() for r in rows])
@@ -113,8 +120,11 @@ def status(
         _print_status(rows)
     else:
         render.say("no TLS termination configured; turn it on with: sslterm enable LB --cert NAME")
-    if any(r.state != "ok" for r in rows):
+    if any(r.state not in HEALTHY for r in rows):
         raise typer.Exit(EXIT_DRIFT)
+
+
+HEALTHY = ("ok", "remote")
 
 
 def _print_status(rows: list[CertStatus]) -> None:
@@ -126,10 +136,10 @@ def _print_status(rows: list[CertStatus]) -> None:
     for r in rows:
         table.add_row(*render.cells(r.load_balancer, str(r.lb_port), r.certificate, _short(r.expected),
                                     _short(r.served), "-" if r.days_left is None else f"{r.days_left} d"),
-                      Text(render.safe(r.state), style="green" if r.state == "ok" else "red"))
+                      Text(render.safe(r.state), style="green" if r.state in HEALTHY else "red"))
     render.out.print(table)
     for r in rows:
-        if r.state != "ok":
+        if r.state != "ok":  # a remote one says whose it is
             detail = f": {r.error}" if r.error else ""
             render.say(f"{r.load_balancer} :{r.lb_port} {r.certificate}: {r.state}{detail}")
 

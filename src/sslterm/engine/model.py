@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,16 +13,42 @@ TLS_PROFILES = ("modern", "intermediate", "old")
 INSTANCE_PROTOCOLS = ("HTTP", "HTTPS")
 
 
+class CertMaterial:
+    """A certificate's key material, still sealed: a provider that needs the key (to upload a certificate, or
+    to bind one inline) calls :meth:`bundle` for that call and keeps nothing beyond what its load balancer
+    needs. Never printed: its repr names the fingerprint only."""
+
+    __slots__ = ("_unseal", "fingerprint")
+
+    def __init__(self, fingerprint: str, unseal: Callable[[], Bundle]) -> None:
+        self.fingerprint = fingerprint
+        self._unseal = unseal
+
+    def bundle(self) -> Bundle:
+        """Certificate, chain and private key, unsealed now. Radioactive: use it and drop it."""
+        return self._unseal()
+
+    def __repr__(self) -> str:
+        return f"CertMaterial({self.fingerprint[:16]}, sealed)"
+
+    @classmethod
+    def of(cls, bundle: Bundle) -> CertMaterial:
+        """Material already unsealed (tests, a certificate just checked)."""
+        return cls(bundle.fingerprint, lambda: bundle)
+
+
 @dataclass(frozen=True)
 class CertSlot:
-    """One certificate as a listener should serve it. ``bundle`` carries the key: never shown."""
+    """One certificate as a listener should serve it. ``material`` unseals the key on demand: never shown.
+    ``location`` is where the provider keeps it (filled in by ``observe``: a file, an ARN)."""
 
     name: str
     fingerprint: str
     sans: tuple[str, ...]
     key_type: str = field(default="", compare=False)
-    bundle: Bundle | None = field(default=None, repr=False, compare=False)
+    material: CertMaterial | None = field(default=None, repr=False, compare=False)
     chain: tuple[str, ...] = ()  # SHA-256 fingerprints of the chain served after the leaf, issuer first
+    location: str = field(default="", compare=False)
 
     @property
     def served_id(self) -> str:
@@ -101,6 +127,7 @@ class Served:
     fingerprint: str | None
     error: str | None = None
     chain: tuple[str, ...] = ()  # fingerprints of the certificates sent after the leaf
+    how: str = "handshake"  # or "read-back": the provider read the listener and the certificate bodies
 
     @property
     def leaf_ok(self) -> bool:

@@ -10,7 +10,7 @@ from sslterm.engine.model import CertSlot, ListenerSpec
 
 @dataclass(frozen=True)
 class Step:
-    action: str  # "upload" | "bind" | "unbind"
+    action: str  # "upload" | "rotate" (certificates replaced in place) | "bind" | "unbind"
     lb_port: int | None
     summary: str
     before: ListenerSpec | None = None
@@ -94,22 +94,38 @@ def _describe_change(before: ListenerSpec | None, after: ListenerSpec) -> str:
     return f"update :{after.lb_port}: " + "; ".join(parts)
 
 
-def compute(lb: str, observed: Sequence[ListenerSpec], desired: Sequence[ListenerSpec]) -> Plan:
-    """Uploads first (every certificate the load balancer lacks), then one step per listener that differs."""
+def rotation_only(before: ListenerSpec | None, after: ListenerSpec) -> bool:
+    """Whether ``before`` becomes ``after`` by replacing certificates alone: the same certificates (by name)
+    in the same order, the same settings, some of them with another leaf or chain."""
+    return (before is not None and before != after and before.same_settings(after)
+            and [c.name for c in before.certificates] == [c.name for c in after.certificates])
+
+
+def compute(lb: str, observed: Sequence[ListenerSpec], desired: Sequence[ListenerSpec], *,
+            rotate_in_place: bool = False) -> Plan:
+    """Uploads first (every certificate the load balancer lacks and a bind needs), then one step per listener
+    that differs: with ``rotate_in_place``, a listener whose certificates were only replaced gets a
+    ``rotate`` step (the provider swaps them where they are served: no listener change, no upload)."""
     by_port = {x.lb_port: x for x in observed}
-    have = {c.served_id for x in observed for c in x.certificates}
-    steps: list[Step] = []
-    for listener in desired:
-        for slot in listener.certificates:
-            if slot.served_id not in have:
-                have.add(slot.served_id)
-                steps.append(Step("upload", None, f"upload {slot.name} ({slot.fingerprint[:12]})", slot=slot))
+    changes: list[Step] = []
     for listener in sorted(desired, key=lambda x: x.lb_port):
         before = by_port.get(listener.lb_port)
-        if before != listener:
-            steps.append(Step("bind", listener.lb_port, _describe_change(before, listener), before, listener))
+        if before == listener:
+            continue
+        if rotate_in_place and rotation_only(before, listener):
+            changes.append(Step("rotate", listener.lb_port,
+                                _describe_change(before, listener) + " (in place)", before, listener))
+        else:
+            changes.append(Step("bind", listener.lb_port, _describe_change(before, listener), before, listener))
     wanted = {x.lb_port for x in desired}
     for listener in observed:
         if listener.lb_port not in wanted:
-            steps.append(Step("unbind", listener.lb_port, f"disable TLS on :{listener.lb_port}", listener, None))
-    return Plan(lb, tuple(steps))
+            changes.append(Step("unbind", listener.lb_port, f"disable TLS on :{listener.lb_port}", listener, None))
+    have = {c.served_id for x in observed for c in x.certificates}
+    uploads: list[Step] = []
+    for step in changes:
+        for slot in step.after.certificates if step.action == "bind" and step.after else ():
+            if slot.served_id not in have:
+                have.add(slot.served_id)
+                uploads.append(Step("upload", None, f"upload {slot.name} ({slot.fingerprint[:12]})", slot=slot))
+    return Plan(lb, (*uploads, *changes))

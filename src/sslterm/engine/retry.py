@@ -1,4 +1,4 @@
-"""The one place that retries: provider calls whose error says ``retryable``."""
+"""The one place that retries: provider calls whose error says ``retryable``, within the provider's Timing."""
 
 from __future__ import annotations
 
@@ -6,19 +6,28 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+from sslterm.engine.contract import Timing
 from sslterm.errors import ProviderError
 
 T = TypeVar("T")
 
+DEFAULT = Timing()
 
-def with_retries(call: Callable[[], T], *, attempts: int = 5, delay: float = 0.5,
+
+def with_retries(call: Callable[[], T], timing: Timing = DEFAULT, *,
                  sleep: Callable[[float], None] = time.sleep) -> T:
-    """Exponential back-off (0.5 s, 1 s, 2 s, ...) for retryable provider errors; others go straight up."""
-    for attempt in range(1, attempts + 1):
+    """Call until it succeeds, its error is not retryable, ``timing.attempts`` calls were made, or the next
+    wait would pass ``timing.max_wait`` seconds of waiting in all. Each wait is the exponential back-off
+    (``first_delay``, twice that, ...) or the ``retry_after`` the load balancer asked for, whichever is
+    longer. The last error goes up as it is (its message names the load balancer and the call)."""
+    waited = 0.0
+    for attempt in range(1, timing.attempts + 1):
         try:
             return call()
         except ProviderError as exc:
-            if not exc.retryable or attempt == attempts:
+            delay = max(timing.first_delay * 2 ** (attempt - 1), exc.retry_after or 0.0)
+            if not exc.retryable or attempt == timing.attempts or waited + delay > timing.max_wait:
                 raise
-            sleep(delay * 2 ** (attempt - 1))
+            sleep(delay)
+            waited += delay
     raise AssertionError("unreachable")

@@ -22,6 +22,10 @@ def _haproxy() -> tuple[Factory, Validator]:
 
 KINDS: dict[str, Callable[[], tuple[Factory, Validator]]] = {"haproxy": _haproxy}
 
+#: kinds whose load balancer runs beside one controller (its files, its process): that controller owns it,
+#: and a change another controller makes is recorded as pending and applied by the owner
+OWNED_KINDS = frozenset({"haproxy"})
+
 
 def lookup(kind: str) -> tuple[Factory, Validator]:
     if kind not in KINDS:

@@ -32,7 +32,7 @@ class Service:
 
     def __init__(self, settings: Settings, *, clock: Callable[[], datetime] = utcnow,
                  anchors: Sequence[x509.Certificate] | None = None, warn_days: int = 30,
-                 provider_factory: ProviderFactory | None = None, verify_within: float = 15.0,
+                 provider_factory: ProviderFactory | None = None, verify_within: float | None = None,
                  prober: Prober = probe) -> None:
         self.ctx = Context(settings, clock=clock, anchors=anchors, warn_days=warn_days,
                            provider_factory=provider_factory, verify_within=verify_within, prober=prober)

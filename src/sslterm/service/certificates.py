@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -36,6 +37,13 @@ class Added:
     warnings: tuple[Finding, ...]
     replaced: str | None = None  # fingerprint of the certificate it replaced
     redeployed: tuple[str, ...] = ()  # load balancers now serving the new certificate
+    #: load balancers that run beside another controller: the change waits for it (pending)
+    waiting: tuple[str, ...] = ()
+
+    def waits_for(self, waiting: Sequence[str]) -> Added:
+        """This, with ``waiting`` moved from redeployed to waiting."""
+        return dataclasses.replace(self, redeployed=tuple(n for n in self.redeployed if n not in waiting),
+                                   waiting=tuple(n for n in self.redeployed if n in waiting))
 
 
 @dataclass(frozen=True)
@@ -96,8 +104,7 @@ class Certificates:
         with self.deployments.changing(f"certificate/{name}") as change:
             pending: list[str] = []
             added = self._add(change, name, inp, replace, pending, rows.KnownIntermediates(change.session))
-            change.redeploy(pending)
-            return added
+            return added.waits_for(change.redeploy(pending))
 
     def _add(self, change: Change, name: str, inp: BundleInput, replace: bool, pending: list[str],
              known: rows.KnownIntermediates, stored: set[str] | None = None,
@@ -206,8 +213,7 @@ class Certificates:
                               True, pending, rows.KnownIntermediates(session))
             rows.audit(session, self.ctx.clock(), "cert.rollback", f"certificate/{name}", version.fingerprint,
                        f"back from {added.replaced}")
-            change.redeploy(pending)
-            return added
+            return added.waits_for(change.redeploy(pending))
 
     def expiring(self, days: int) -> list[CertSummary]:
         now = self.ctx.clock()

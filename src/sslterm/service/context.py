@@ -4,6 +4,7 @@ process) and handed to the parts of the service; holds no use case itself."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import socket
@@ -20,7 +21,7 @@ from sslterm.engine.apply import Prober
 from sslterm.engine.contract import Provider
 from sslterm.engine.probe import probe
 from sslterm.errors import NotFound
-from sslterm.files import create_private_file, ensure_private_dir
+from sslterm.files import create_private_file, ensure_private_dir, write_atomic
 from sslterm.providers import registry
 from sslterm.settings import Settings
 from sslterm.store import certificates as rows
@@ -64,7 +65,7 @@ class Context:
 
     def __init__(self, settings: Settings, *, clock: Callable[[], datetime] = utcnow,
                  anchors: Sequence[x509.Certificate] | None = None, warn_days: int = 30,
-                 provider_factory: ProviderFactory | None = None, verify_within: float = 15.0,
+                 provider_factory: ProviderFactory | None = None, verify_within: float | None = None,
                  prober: Prober = probe) -> None:
         self.settings = settings
         self.clock = clock
@@ -79,6 +80,7 @@ class Context:
         #: who holds the leases this process takes: this machine, this process (pid and start time), a nonce
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{_started(os.getpid())}:{secrets.token_hex(4)}"
         self._key_checked = False  # the store's canary opened with this context's key
+        self._controller: str | None = None
 
     @property
     def db(self) -> Database:
@@ -129,6 +131,26 @@ class Context:
     def forget_provider(self, name: str) -> None:
         """A later load balancer of this name gets its own provider (a cached one knows old options)."""
         self.providers.pop(name, None)
+
+    @property
+    def controller(self) -> str:
+        """This controller, for good: the host and an id kept in the data directory (``controller-id``),
+        made on first use. A managed HAProxy belongs to the controller that added it."""
+        if self._controller is None:
+            path = self.settings.home / "controller-id"
+            if not path.exists():  # made whole, then linked into place: two first commands agree on one id
+                ensure_private_dir(self.settings.home)
+                draft = path.with_name(f".controller-id.{os.getpid()}")
+                write_atomic(draft, f"{socket.gethostname()}:{secrets.token_hex(8)}\n".encode())
+                with contextlib.suppress(FileExistsError):
+                    os.link(draft, path)
+                draft.unlink()
+            self._controller = path.read_text().strip()
+        return self._controller
+
+    def owned_elsewhere(self, lb: LoadBalancerRow) -> bool:
+        """Whether ``lb`` runs beside another controller: this one only records changes to it (pending)."""
+        return lb.owner is not None and lb.owner != self.controller
 
     def abandoned(self, owner: str) -> bool:
         """Whether a lease holder was a process of this machine that is gone (killed, crashed): its lease

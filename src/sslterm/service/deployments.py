@@ -20,20 +20,25 @@ is undone and the load balancers are brought back to it.
 from __future__ import annotations
 
 import contextlib
+import functools
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from sslterm.engine.contract import CertRef, ListenerSpec
 from sslterm.engine.plan import Plan
-from sslterm.errors import DeploymentError, RollbackFailed, SSLTermError
+from sslterm.engine.retry import with_retries
+from sslterm.errors import Busy, DeploymentError, RollbackFailed, SSLTermError
+from sslterm.providers import registry
 from sslterm.service.context import Context
-from sslterm.service.rollout import CertStatus, Outcome, carry_out, plan_for, restore, status
+from sslterm.service.rollout import CertStatus, Outcome, carry_out, plan_for, remote_status, restore, status
 from sslterm.store import certificates as rows
-from sslterm.store import journal
+from sslterm.store import journal, objects
 from sslterm.store import loadbalancers as lb_rows
 from sslterm.store.schema import LoadBalancerRow
 
@@ -46,8 +51,15 @@ class Pending:
 
     lb: str
     outcome: Outcome
-    plan: Plan  # with the keys it uploads unsealed: held in memory for this command only
+    plan: Plan  # with the material of what it changes (sealed until a provider asks)
     deployment: int
+    desired: tuple[ListenerSpec, ...] = ()
+
+    def stopped_serving(self) -> dict[str, str]:
+        """Served id -> leaf fingerprint of what the load balancer had and is no longer given."""
+        kept = {c.served_id for x in self.desired for c in x.certificates}
+        return {c.served_id: c.fingerprint for x in self.outcome.previous for c in x.certificates
+                if c.served_id not in kept}
 
 
 @dataclass
@@ -70,9 +82,10 @@ class Change:
         carried out once the store change has committed. The outcome's report is filled in then."""
         return self.deployments.prepare(self, lb)
 
-    def redeploy(self, lb_names: Sequence[str]) -> None:
-        for name in dict.fromkeys(lb_names):
-            self.deploy(self.deployments.ctx.lb(self.session, name))
+    def redeploy(self, lb_names: Sequence[str]) -> list[str]:
+        """Deploy each of ``lb_names``; the names of those whose change waits for their controller."""
+        outcomes = {name: self.deploy(self.deployments.ctx.lb(self.session, name)) for name in dict.fromkeys(lb_names)}
+        return [name for name, outcome in outcomes.items() if outcome.waiting_for]
 
 
 class Deployments:
@@ -101,13 +114,24 @@ class Deployments:
 
     def prepare(self, change: Change, lb: LoadBalancerRow) -> Outcome:
         now = self.ctx.clock()
+        if lb.owner is None and lb.kind in registry.OWNED_KINDS:  # a store from before owners were kept
+            lb.owner = self.ctx.controller
+        if self.ctx.owned_elsewhere(lb):  # never touched from here: its owner applies what the store says
+            outcome = Outcome(Plan(lb.name, ()), None, (), waiting_for=lb.owner)
+            if not change.dry_run:
+                journal.start(change.session, change.batch, lb.name, lb_rows.desired_listeners(lb), (),
+                              change.revert, self.ctx.owner, now, state="pending")
+            return outcome
         outcome, desired, plan = plan_for(change.session, lb, self.ctx.provider(lb), self.ctx.vault, now)
         if change.dry_run or (plan.empty and self.ctx.provider(lb).alive()):
             return outcome
+        provider = self.ctx.provider(lb)
+        if lb.scope != provider.scope:
+            lb.scope = provider.scope
         journal.take_lease(change.session, lb.name, self.ctx.owner, now, self.ctx.abandoned)
         row = journal.start(change.session, change.batch, lb.name, desired, outcome.previous, change.revert,
                             self.ctx.owner, now)
-        change.pending.append(Pending(lb.name, outcome, plan, row.id))
+        change.pending.append(Pending(lb.name, outcome, plan, row.id, desired))
         change.session.info["counted"] = False  # the change counts once its outcome is recorded
         return outcome
 
@@ -128,9 +152,29 @@ class Deployments:
             journal.finish(session, [p.deployment for p in change.pending], "verified", self.ctx.clock())
             self._release(session, [p.lb for p in change.pending])
             self._write(session, audits)
+            objects.record(session, [(ref.scope, ref.fingerprint, ref.location) for p in change.pending
+                                     if p.outcome.report for ref in p.outcome.report.refs.values()], self.ctx.clock())
+            unused = [(p.lb, objects.unused(session, self.ctx.providers[p.lb].scope, p.stopped_serving()))
+                      for p in change.pending]
         for pending in change.pending:
             with contextlib.suppress(SSLTermError):
                 self.ctx.providers[pending.lb].cleanup()
+        self._forget(unused)
+
+    def _forget(self, unused: Sequence[tuple[str, list[tuple[str, str]]]]) -> None:
+        """Delete the uploads no load balancer of their scope is given any more (an error leaves the object
+        recorded: the next deployment in that scope tries again)."""
+        for lb, found in unused:
+            provider = self.ctx.providers[lb]
+            gone = []
+            for served_id, location in found:
+                ref = CertRef(served_id, location, provider.scope)
+                with contextlib.suppress(SSLTermError):
+                    with_retries(functools.partial(provider.forget, ref), provider.timing)
+                    gone.append(served_id)
+            if gone:
+                with self.ctx.db.transaction(counted=False) as session:
+                    objects.drop(session, provider.scope, gone)
 
     def _fail(self, change: Change, done: Sequence[Pending], cause: BaseException, target: str) -> None:
         """Put back the load balancers already changed (newest first, all of them even if one fails), undo
@@ -170,17 +214,46 @@ class Deployments:
 
     # -- finishing what a dead command started -----------------------------------------------------------
     def reconcile(self, lb_name: str | None = None) -> list[str]:
-        """Finish the deployments a command left unfinished and whose lease ran out: deploy what the store
-        says; if that fails, undo that command's store change and deploy that. The load balancers done."""
+        """Finish what was left unfinished on the load balancers this controller may change: deployments
+        whose command died (lease run out: deploy what the store says; if that fails, undo that command's
+        store change and deploy that), and changes another controller recorded for the load balancers that
+        run beside this one (pending: applied now). The load balancers done."""
         now = self.ctx.clock()
         with self.ctx.db.transaction(write=False) as session:
-            stale = [r for r in journal.unfinished(session, lb_name)
-                     if journal.lease_expired(session, r.load_balancer, now, self.ctx.abandoned)]
+            rows = journal.unfinished(session, lb_name)
+            if not rows:
+                return []
+            owners = {name: owner for name, owner in session.execute(select(
+                LoadBalancerRow.name, LoadBalancerRow.owner).where(LoadBalancerRow.name.in_({r.load_balancer
+                                                                                           for r in rows})))}
+            rows = [r for r in rows if owners.get(r.load_balancer) in (None, self.ctx.controller)]
+            pending = [r for r in rows if r.state == "pending"]
+            stale = [r for r in rows if r.state != "pending"
+                     and journal.lease_expired(session, r.load_balancer, now, self.ctx.abandoned)]
             batches = {r.batch: (r.revert, [x.id for x in stale if x.batch == r.batch],
                                  sorted({x.load_balancer for x in stale if x.batch == r.batch})) for r in stale}
+            waiting = {r.load_balancer: [x.id for x in pending if x.load_balancer == r.load_balancer]
+                       for r in pending}
         for revert, ids, lbs in batches.values():
             self._reconcile_batch(revert, ids, lbs)
-        return sorted({lb for _, _, lbs in batches.values() for lb in lbs})
+        for lb, ids in waiting.items():
+            self._apply_pending(lb, ids)
+        return sorted({lb for _, _, lbs in batches.values() for lb in lbs} | waiting.keys())
+
+    def _apply_pending(self, lb: str, ids: list[int]) -> None:
+        """Apply what another controller recorded for ``lb``, which runs beside this one. A failure leaves
+        ``lb`` as it was (the engine puts it back) and the change recorded as ``failed``: ``status`` shows
+        the difference until the store or the load balancer is put right and ``sslterm apply`` runs."""
+        try:
+            self._converge([lb], f"applied changes recorded by another controller (deployments {ids})")
+            state, detail = "verified", "applied by the controller it runs beside"
+        except Busy:
+            return  # another command of this controller is changing it: it stays pending for the next one
+        except SSLTermError as exc:
+            state, detail = "failed", f"the controller it runs beside could not apply it: {exc.message}"
+        with self.ctx.db.transaction(counted=False) as session:
+            journal.finish(session, ids, state, self.ctx.clock(), detail)
+            rows.audit(session, self.ctx.clock(), "deploy.pending", lb, None, f"{state}: {detail}")
 
     def _reconcile_batch(self, revert: list[dict[str, Any]], ids: list[int], lbs: list[str]) -> None:
         try:
@@ -225,7 +298,10 @@ class Deployments:
             out = []
             for lb in lbs:
                 unfinished = journal.unfinished(session, lb.name)
-                state = None if not unfinished else (
+                if self.ctx.owned_elsewhere(lb):  # never read from here: it runs beside its owner
+                    out += remote_status(lb, now, "pending" if unfinished else "remote")
+                    continue
+                state = None if not unfinished else "pending" if any(r.state == "pending" for r in unfinished) else (
                     "interrupted" if journal.lease_expired(session, lb.name, now, self.ctx.abandoned) else "applying")
                 out += status(lb, self.ctx.provider(lb), now, self.ctx.prober, state)
             return out

@@ -17,6 +17,7 @@ from sslterm.errors import (
     InputError,
     InUse,
     SSLTermError,
+    UnsafePlan,
 )
 from sslterm.ports import LocalEndpoint
 from sslterm.providers import registry
@@ -68,11 +69,13 @@ class LoadBalancers:
             with self.ctx.db.transaction() as session:
                 if lb_rows.get(session, name) is not None:
                     raise AlreadyExists(f"a load balancer named {name!r} exists", hint="choose another name")
-                lb = LoadBalancerRow(name=name, kind=kind, options=clean, created_at=self.ctx.clock())
+                lb = LoadBalancerRow(name=name, kind=kind, options=clean, created_at=self.ctx.clock(),
+                                     owner=self.ctx.controller if kind in registry.OWNED_KINDS else None)
                 self.ctx.forget_provider(name)  # a provider cached under this name knows old options
                 session.add(lb)
                 session.flush()
                 provider = self.ctx.provider(lb)
+                lb.scope = provider.scope
                 self._refuse_port_clash(session, name, self._endpoints(lb), hint="choose another --bind or "
                                         "--http-bind (HOST:PORT)")
                 started = provider
@@ -99,7 +102,8 @@ class LoadBalancers:
         listen on yet, so its own HAProxy never counts)."""
         others: dict[str, tuple[LocalEndpoint, ...]] = {}
         for lb in lb_rows.all_rows(session):
-            if lb.name != name:  # one whose provider cannot be built: the local check still sees its sockets
+            if lb.name != name and not self.ctx.owned_elsewhere(lb):  # another controller's runs elsewhere
+                # one whose provider cannot be built: the local check still sees its sockets
                 with contextlib.suppress(SSLTermError):
                     others[lb.name] = self._endpoints(lb)
         ports.refuse_taken(name, wanted, others, hint=hint)
@@ -116,6 +120,9 @@ class LoadBalancers:
     def remove_load_balancer(self, name: str) -> None:
         with self.ctx.db.transaction() as session:
             lb = self.ctx.lb(session, name)
+            if self.ctx.owned_elsewhere(lb):
+                raise UnsafePlan(f"load balancer {name!r} runs beside another controller ({lb.owner})",
+                                 code="owned-elsewhere", hint="remove it from that controller")
             if lb.terminations:
                 ports = sorted({t.lb_port for t in lb.terminations})
                 raise InUse(f"load balancer {name!r} still terminates TLS on port(s) {ports}",
@@ -139,7 +146,7 @@ class LoadBalancers:
             cert = self.ctx.cert(session, cert_name)
             provider = self.ctx.provider(lb)
             port = lb_port or provider.default_lb_port
-            if port not in {t.lb_port for t in lb.terminations}:  # a port it serves already is its own
+            if port not in {t.lb_port for t in lb.terminations} and not self.ctx.owned_elsewhere(lb):
                 self._refuse_port_clash(session, lb.name, provider.local_endpoints([port], http=False),
                                         hint="choose another --lb-port")
             settings = merge_settings(lb_rows.listener_settings(lb, port), instance_port=instance_port,

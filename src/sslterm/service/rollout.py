@@ -8,18 +8,21 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from sslterm.certs.names import dns_names
-from sslterm.engine.apply import Applier, Prober, Report, probe_targets
+from sslterm.engine.apply import Applier, Prober, Report
+from sslterm.engine.capabilities import enforce, refuse_foreign
 from sslterm.engine.contract import Provider
 from sslterm.engine.model import CertSlot, ListenerSpec, Served
-from sslterm.engine.plan import Plan, certificate_changes, compute
+from sslterm.engine.plan import Plan, Step, certificate_changes, compute
 from sslterm.engine.probe import probe
-from sslterm.errors import UnsafePlan
+from sslterm.engine.verify import served_now
+from sslterm.errors import SSLTermError, UnsafePlan
 from sslterm.store import loadbalancers as lb_rows
-from sslterm.store.certificates import load_bundle
-from sslterm.store.schema import CertificateRow, LoadBalancerRow
+from sslterm.store.certificates import sealed_material
+from sslterm.store.schema import CertificateRow, CertificateVersionRow, LoadBalancerRow
 from sslterm.store.secrets import KeyVault
 
 
@@ -30,6 +33,8 @@ class Outcome:
     plan: Plan
     report: Report | None  # None for a dry run (and until the deployment has been applied)
     previous: tuple[ListenerSpec, ...] = ()  # what the load balancer had before
+    #: the controller that will apply it: the load balancer runs beside that one (the change is pending)
+    waiting_for: str | None = None
 
 
 @dataclass(frozen=True)
@@ -50,8 +55,10 @@ class CertStatus:
     @property
     def state(self) -> str:
         """``applying`` or ``interrupted`` (a deployment is unfinished; the next command or ``sslterm apply``
-        finishes it), ``down`` (the load balancer is not running), ``drift`` (configured with another certificate than
-        the store says), ``unreachable`` (no handshake), ``not-served`` (another leaf is served),
+        finishes it), ``pending`` (a change waits for the controller the load balancer runs beside),
+        ``remote`` (it runs beside another controller, which checks what it serves), ``down`` (the load
+        balancer is not running), ``drift`` (configured with another certificate than the store says),
+        ``unreachable`` (no handshake), ``not-served`` (another leaf is served),
         ``wrong-chain`` (the right leaf with another chain: clients may fail to verify it), or ``ok``."""
         if self.journal:
             return self.journal
@@ -102,38 +109,80 @@ def needs_default(lb: LoadBalancerRow, cert: CertificateRow, lb_port: int, provi
 def check_expiry(plan: Plan, lb: LoadBalancerRow, now: datetime) -> None:
     """Refuse to put an expired certificate live (removing one is always allowed)."""
     by_name = certificates_of(lb)
-    for step in plan.uploads():
-        row = by_name[step.slot.name] if step.slot else None
-        if row is not None and row.not_after <= now:
+    for slot in _new_slots(plan):
+        row = by_name.get(slot.name)
+        if row is not None and row.fingerprint == slot.fingerprint and row.not_after <= now:
             raise UnsafePlan(f"certificate {row.name} has expired; it will not be deployed",
                              hint="add a renewed certificate with: sslterm cert add NAME --replace ...")
 
 
-def with_bundles(plan: Plan, lb: LoadBalancerRow, vault: KeyVault) -> Plan:
-    """Unseal the keys of the certificates the plan uploads, and of no other."""
-    by_name = certificates_of(lb)
-    steps = tuple(
-        replace(s, slot=replace(s.slot, bundle=load_bundle(by_name[s.slot.name], vault))) if s.slot else s
-        for s in plan.steps
-    )
-    return Plan(plan.lb, steps)
+def _new_slots(plan: Plan) -> list[CertSlot]:
+    """The certificates a plan puts live: uploaded, or replacing another in place."""
+    out = [s.slot for s in plan.uploads() if s.slot is not None]
+    for step in plan.changes():
+        if step.action == "rotate" and step.after is not None:
+            changed = {name for _, name, _ in certificate_changes(step.before, step.after)}
+            out += [c for c in step.after.certificates if c.name in changed]
+    return out
+
+
+class Armory:
+    """Key material for the certificates a plan changes, looked up by leaf fingerprint among the store's
+    certificates and their kept versions (a rollback puts an older version back), still sealed."""
+
+    def __init__(self, session: Session, lb: LoadBalancerRow, vault: KeyVault) -> None:
+        self.session, self.vault = session, vault
+        self.current = certificates_of(lb)
+
+    def row(self, slot: CertSlot) -> CertificateRow | CertificateVersionRow | None:
+        row = self.current.get(slot.name)
+        if row is not None and row.fingerprint == slot.fingerprint:
+            return row
+        return self.session.scalars(select(CertificateVersionRow).where(
+            CertificateVersionRow.fingerprint == slot.fingerprint).limit(1)).first()
+
+    def arm(self, slot: CertSlot) -> CertSlot:
+        row = self.row(slot)
+        return replace(slot, material=sealed_material(row, self.vault)) if row is not None else slot
+
+    def listener(self, listener: ListenerSpec | None, names: set[str]) -> ListenerSpec | None:
+        if listener is None or not names:
+            return listener
+        return replace(listener, certificates=tuple(self.arm(c) if c.name in names else c
+                                                    for c in listener.certificates))
+
+    def step(self, step: Step) -> Step:
+        if step.slot is not None:
+            return replace(step, slot=self.arm(step.slot))
+        names = {name for _, name, _ in certificate_changes(step.before, step.after)} if step.after else set()
+        return replace(step, before=self.listener(step.before, names), after=self.listener(step.after, names))
+
+    def previous(self, plan: Plan, previous: tuple[ListenerSpec, ...]) -> tuple[ListenerSpec, ...]:
+        """``previous`` with material on the certificates the plan changes: to put them back."""
+        armed = {s.lb_port: s.before for s in plan.changes() if s.before is not None}
+        return tuple(armed.get(x.lb_port) or x for x in previous)
 
 
 def plan_for(session: Session, lb: LoadBalancerRow, provider: Provider, vault: KeyVault,
              now: datetime) -> tuple[Outcome, tuple[ListenerSpec, ...], Plan]:
     """What bringing ``lb`` to what the store says takes (the session holds the pending change): the outcome
-    (plan, what it had), what it is brought to, and the plan with the keys it uploads unsealed."""
+    (plan, what it had), what it is brought to, and the plan with the material of what it changes (sealed
+    until a provider asks). What the load balancer cannot do is refused first, before any call to it."""
     session.flush()
     session.refresh(lb)
     desired = lb_rows.desired_listeners(lb)
+    enforce(lb.name, lb.kind, provider.capabilities, desired)
     provider.check(desired)
-    previous = provider.observe()
-    plan = compute(lb.name, previous, desired)
+    observed = provider.observe()
+    refuse_foreign(lb.name, observed, desired)
+    plan = compute(lb.name, observed.listeners, desired, rotate_in_place=provider.capabilities.rotate_in_place)
     check_expiry(plan, lb, now)
-    return Outcome(plan, None, previous), desired, with_bundles(plan, lb, vault)
+    armory = Armory(session, lb, vault)
+    armed = Plan(plan.lb, tuple(map(armory.step, plan.steps)))
+    return Outcome(plan, None, armory.previous(armed, observed.listeners)), desired, armed
 
 
-def carry_out(lb: str, provider: Provider, plan: Plan, *, verify_within: float, prober: Prober,
+def carry_out(lb: str, provider: Provider, plan: Plan, *, verify_within: float | None, prober: Prober,
               audit: Callable[[str, str, str | None, str], None]) -> Report:
     """Apply ``plan`` (outside any store transaction), starting a managed HAProxy that died first. Replaced
     certificates stay staged, so the caller can still put this load balancer back; it calls
@@ -149,25 +198,24 @@ def carry_out(lb: str, provider: Provider, plan: Plan, *, verify_within: float, 
     return report
 
 
-def restore(lb: str, provider: Provider, previous: tuple[ListenerSpec, ...], *, verify_within: float,
+def restore(lb: str, provider: Provider, previous: tuple[ListenerSpec, ...], *, verify_within: float | None,
             prober: Prober = probe) -> None:
     """Put a load balancer back to ``previous`` (its certificates still staged), verified by probes."""
-    plan = compute(lb, provider.observe(), previous)
+    plan = compute(lb, provider.observe().listeners, previous, rotate_in_place=provider.capabilities.rotate_in_place)
     Applier(provider, verify_within=verify_within, prober=prober).apply(plan)
 
 
 def status(lb: LoadBalancerRow, provider: Provider, now: datetime, prober: Prober = probe,
            journal: str | None = None) -> list[CertStatus]:
     desired = lb_rows.desired_listeners(lb)
-    observed = {x.lb_port: x for x in provider.observe()}
+    observed = provider.observe().by_port()
     down = bool(desired) and not provider.alive()
     rows_by_name = certificates_of(lb)
     out = []
     for listener in desired:
         configured = {c.name: c.fingerprint for c in observed[listener.lb_port].certificates} \
             if listener.lb_port in observed else {}
-        targets = [] if down else probe_targets(provider, listener)
-        served: dict[str, Served] = {s.target.certificate: s for s in map(prober, targets)}
+        served: dict[str, Served] = {} if down else {s.target.certificate: s for s in _read(provider, listener, prober)}
         for slot in listener.certificates:
             seen = served.get(slot.name)
             error = ("the load balancer is not running; sslterm enable (or apply) starts it again" if down
@@ -177,6 +225,26 @@ def status(lb: LoadBalancerRow, provider: Provider, now: datetime, prober: Probe
                                   error, slot.chain, seen.chain if seen and seen.fingerprint else None, down,
                                   journal))
     return out + unknown_to_the_store(lb.name, desired, observed.values(), journal)
+
+
+def _read(provider: Provider, listener: ListenerSpec, prober: Prober) -> list[Served]:
+    """What clients get now (one handshake or read-back each, no waiting); a load balancer that cannot be
+    read at all says so on every certificate."""
+    try:
+        return served_now(provider, listener, prober=prober)
+    except SSLTermError:
+        return []
+
+
+def remote_status(lb: LoadBalancerRow, now: datetime, state: str) -> list[CertStatus]:
+    """A load balancer that runs beside another controller: what the store gives it, read from the store only
+    (``pending``: a change waits for that controller; ``remote``: that controller checks what is served)."""
+    why = (f"recorded; applied by the controller it runs beside ({lb.owner}) on its next command or sslterm apply"
+           if state == "pending" else f"runs beside another controller ({lb.owner}); its sslterm status checks it")
+    rows_by_name = certificates_of(lb)
+    return [CertStatus(lb.name, x.lb_port, c.name, c.fingerprint, None, None,
+                       (rows_by_name[c.name].not_after - now).days, why, c.chain, journal=state)
+            for x in lb_rows.desired_listeners(lb) for c in x.certificates]
 
 
 def unknown_to_the_store(lb: str, desired: tuple[ListenerSpec, ...], observed: Iterable[ListenerSpec],

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.attributes import flag_modified
 
 from sslterm.certs.bundle import Bundle, CertSummary, ChainEntry, summarize
+from sslterm.engine.model import CertMaterial
 from sslterm.store import versions
 from sslterm.store.schema import AuditRow, CertificateRow, CertificateVersionRow, ListenerRow, TerminationRow
 from sslterm.store.secrets import KeyVault
@@ -141,12 +142,22 @@ class NewRows:
         self._certificates, self._audits = [], []
 
 
+def _open(certificate_pem: str, key_sealed: bytes, fingerprint: str, vault: KeyVault) -> Bundle:
+    certs = x509.load_pem_x509_certificates(certificate_pem.encode())
+    key = load_pem_private_key(vault.open(key_sealed, fingerprint), None, unsafe_skip_rsa_key_validation=True)
+    return Bundle(certs[0], tuple(certs[1:]), key)
+
+
 def load_bundle(row: CertificateRow | CertificateVersionRow, vault: KeyVault) -> Bundle:
     """Decrypt a stored bundle for deployment. Radioactive: the result holds the private key."""
-    certs = x509.load_pem_x509_certificates(row.certificate_pem.encode())
-    key = load_pem_private_key(vault.open(row.key_sealed, row.fingerprint), None,
-                               unsafe_skip_rsa_key_validation=True)
-    return Bundle(certs[0], tuple(certs[1:]), key)
+    return _open(row.certificate_pem, row.key_sealed, row.fingerprint, vault)
+
+
+def sealed_material(row: CertificateRow | CertificateVersionRow, vault: KeyVault) -> CertMaterial:
+    """The key material of ``row`` (a certificate or a kept version), unsealed only if a provider asks; it
+    holds copies of the row's columns, so it outlives the session."""
+    pem, sealed, fingerprint = row.certificate_pem, row.key_sealed, row.fingerprint
+    return CertMaterial(fingerprint, lambda: _open(pem, sealed, fingerprint, vault))
 
 
 def audit(session: Session, now: datetime, action: str, target: str, fingerprint: str | None = None,

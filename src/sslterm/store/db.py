@@ -25,7 +25,7 @@ from sslterm.errors import SSLTermError
 
 _ALEMBIC_INI = Path(__file__).with_name("alembic.ini")
 #: the newest migration in migrations/versions (a test keeps this equal to Alembic's head)
-HEAD_REVISION = "0003"
+HEAD_REVISION = "0004"
 
 
 #: execution option of a transaction that will write: on SQLite it starts with BEGIN IMMEDIATE

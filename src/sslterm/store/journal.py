@@ -62,9 +62,10 @@ def lease_expired(session: Session, lb: str, now: datetime, abandoned: Abandoned
 
 
 def start(session: Session, batch: str, lb: str, intent: Sequence[ListenerSpec], observed: Sequence[ListenerSpec],
-          revert: list[dict[str, Any]], owner: str, now: datetime) -> DeploymentRow:
-    """Record a deployment about to be applied (no key material: names, fingerprints, settings)."""
-    row = DeploymentRow(load_balancer=lb, state="applying", intent=[x.as_record() for x in intent],
+          revert: list[dict[str, Any]], owner: str, now: datetime, *, state: str = "applying") -> DeploymentRow:
+    """Record a deployment about to be applied (no key material: names, fingerprints, settings); ``pending``
+    when the controller the load balancer runs beside is to apply it."""
+    row = DeploymentRow(load_balancer=lb, state=state, intent=[x.as_record() for x in intent],
                         observed=[x.as_record() for x in observed], owner=owner, detail="", started_at=now,
                         batch=batch, revert=revert)
     session.add(row)

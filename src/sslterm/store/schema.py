@@ -96,6 +96,10 @@ class LoadBalancerRow(Base):
     kind: Mapped[str] = mapped_column(String(32))
     options: Mapped[dict[str, object]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: where its provider's uploads live; load balancers of one scope share them (provider_objects.scope)
+    scope: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    #: the controller that runs it (a managed HAProxy); None: any controller changes it (clouds)
+    owner: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
     listeners: Mapped[list[ListenerRow]] = relationship(
         back_populates="load_balancer", cascade="all, delete-orphan", order_by="ListenerRow.lb_port")
@@ -163,7 +167,7 @@ class ProviderObjectRow(Base):
     __table_args__ = (UniqueConstraint("scope", "served_id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    scope: Mapped[str] = mapped_column(String(200))
+    scope: Mapped[str] = mapped_column(String(200), index=True)
     served_id: Mapped[str] = mapped_column(String(64))
     location: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -21,12 +21,21 @@ import functools
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import ClassVar, ParamSpec, TypeVar
 
-from sslterm.engine.contract import Capabilities, CertRef, CertSlot, ListenerSpec
+from sslterm.engine.contract import (
+    Capabilities,
+    CertRef,
+    CertSlot,
+    ListenerSpec,
+    Observed,
+    Served,
+    Timing,
+    handshakes,
+)
 from sslterm.errors import ProviderError, UnsafePlan
 from sslterm.files import ensure_private_dir, write_atomic
 from sslterm.ports import LocalEndpoint
@@ -79,8 +88,12 @@ class HAProxyProvider:
         self.layout = layout
         self.binary = binary
         self.version = version
-        self.capabilities = Capabilities(hot_swap=version.runtime_replace, hot_add=version.runtime_add,
+        #: a certificate is replaced in place (runtime API on 2.1+, else a hitless reload with the same
+        #: listeners); every TLS profile, redirect, HSTS and HTTPS to the backends can be rendered
+        self.capabilities = Capabilities(rotate_in_place=True, hot_add=version.runtime_add,
                                          first_is_default=options.mode == "managed")
+        self.timing = Timing()  # a reload is live within seconds; the socket answers at once
+        self.scope = f"haproxy:{name}"  # staged copies belong to this load balancer alone
         admin = Path(options.socket) if options.socket else layout.admin_socket
         self.runtime = RuntimeAPI(admin)
         self.process = Process(binary, layout.config, layout.pid_file, layout.master_socket, layout.admin_socket)
@@ -94,18 +107,13 @@ class HAProxyProvider:
     def check(self, listeners: Sequence[ListenerSpec]) -> None:
         http_port = self.options.http_bind.port if self.options.http_bind else None
         if self.options.mode == "attached":
-            gone = {x.lb_port for x in self.observe()} - {x.lb_port for x in listeners}
+            gone = {x.lb_port for x in self.observe().listeners} - {x.lb_port for x in listeners}
             named = sorted(port for port in gone if self._referenced(self.layout.crt_list(port)))
             if named:  # the operator's bind line names that crt-list: emptying it would break their reload
                 raise UnsafePlan(f"{self.name} is attached: TLS on port(s) {named} is configured in "
                                  f"{self.options.config}", hint="remove that bind line from your configuration "
                                  "(sslterm manages only its certificates), then run this again")
         for listener in listeners:
-            unsupported = [c.name for c in listener.certificates
-                           if c.key_type and c.key_type not in self.capabilities.key_types]
-            if unsupported:
-                raise UnsafePlan(f"{self.name} cannot serve the key type of {', '.join(unsupported)}",
-                                 hint=f"use {' or '.join(self.capabilities.key_types)} keys")
             if listener.lb_port == http_port:
                 raise UnsafePlan(f"port {listener.lb_port} is the plain HTTP bind of {self.name}",
                                  hint="choose another --lb-port")
@@ -115,18 +123,32 @@ class HAProxyProvider:
         if slot.fingerprint == UNSETTLED:  # putting back an interrupted state: the file as it is on disk
             if not self.layout.pem(slot.name).exists():
                 raise ProviderError(f"{self.name}: certificate {slot.name} is not on disk", code="not-staged")
-            return CertRef(slot.served_id, str(self.layout.pem(slot.name)))
+            return CertRef(slot.served_id, str(self.layout.pem(slot.name)), self.scope)
         staged = self.layout.staged(slot.served_id)
         self._kept.add(slot.served_id)
-        if slot.bundle is not None:
-            pem = (slot.bundle.certificate_pem() + slot.bundle.key_pem()).decode()
-            if read_or_none(staged) != pem:  # staged copies are re-creatable from the store: no fsync
-                ensure_private_dir(staged.parent)
-                write_atomic(staged, pem.encode(), sync=False)
-        elif not staged.exists():
+        if staged.exists():  # named by leaf and chain, written atomically: already right, no key unsealed
+            return CertRef(slot.served_id, str(staged), self.scope)
+        if slot.material is not None:
+            bundle = slot.material.bundle()  # staged copies are re-creatable from the store: no fsync
+            ensure_private_dir(staged.parent)
+            write_atomic(staged, bundle.certificate_pem() + bundle.key_pem(), sync=False)
+        else:
             raise ProviderError(f"{self.name}: certificate {slot.name} ({slot.fingerprint[:16]}) is not staged",
                                 code="not-staged")
-        return CertRef(slot.served_id, str(staged))
+        return CertRef(slot.served_id, str(staged), self.scope)
+
+    @translated
+    def rotate(self, ref: CertRef, slot: CertSlot) -> CertRef:
+        """The certificate file named after ``slot`` gets its new contents on every listener that serves it
+        (the runtime API swaps it in memory; else a reload with the same listeners)."""
+        staged = self.upload(slot)
+
+        def wanted(current: tuple[ListenerSpec, ...]) -> tuple[ListenerSpec, ...]:
+            return tuple(replace(x, certificates=tuple(slot if c.name == slot.name else c for c in x.certificates))
+                         for x in current)
+
+        self._change(wanted)
+        return staged
 
     @translated
     def bind(self, listener: ListenerSpec, refs: Mapping[str, CertRef]) -> None:
@@ -141,10 +163,22 @@ class HAProxyProvider:
         self._change(lambda current: tuple(x for x in current if x.lb_port != lb_port))
 
     @translated
-    def observe(self) -> tuple[ListenerSpec, ...]:
+    def observe(self) -> Observed:
         """What the files say (what a restart serves), with what HAProxy's memory does not match after an
-        interrupted change reported unsettled (survey.py)."""
-        return self._survey().reported()
+        interrupted change reported unsettled (survey.py). Every TLS listener of a managed HAProxy is
+        sslterm's; an attached one's own binds are the operator's and never touched."""
+        return Observed(self._survey().reported())
+
+    def verify(self, listener: ListenerSpec, only: Collection[str] | None = None) -> list[Served]:
+        return handshakes(self, listener, only)
+
+    @translated
+    def forget(self, ref: CertRef) -> None:
+        """A staged copy goes (the files a listener serves are the configuration's, removed by ``bind``)."""
+        path = Path(ref.location)
+        if path.parent == self.layout.staging and ref.fingerprint not in self._kept:
+            with self._locked():
+                path.unlink(missing_ok=True)
 
     def address(self, lb_port: int) -> tuple[str, int]:
         host = self.options.bind.host if self.options.bind else "127.0.0.1"

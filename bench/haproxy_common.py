@@ -314,7 +314,7 @@ def wait_served(port: int, server_name: str | None, fingerprint: str, within: fl
 
 def make_slot(ca: object, name: str, sans: Iterable[str], key_kind: str = "ec", key: object = None) -> object:
     """A CertSlot (with its material) for ``sans``, issued by a DemoCA; a fresh key unless ``key`` is given."""
-    from sslterm.certs.bundle import Bundle
+    from sslterm.certs.bundle import Bundle, fingerprint
     from sslterm.demo.ca import DemoCA, new_key
     from sslterm.engine.model import CertMaterial, CertSlot
 
@@ -323,7 +323,7 @@ def make_slot(ca: object, name: str, sans: Iterable[str], key_kind: str = "ec", 
     issued = ca.issue(*names, key=key or new_key(key_kind), key_kind=key_kind)  # type: ignore[arg-type]
     bundle = Bundle(issued.cert, issued.chain, issued.key)
     return CertSlot(name, bundle.fingerprint, names, "RSA" if key_kind == "rsa" else "EC",
-                    CertMaterial.of(bundle))
+                    CertMaterial.of(bundle), chain=tuple(fingerprint(c) for c in issued.chain))
 
 
 if __name__ == "__main__":

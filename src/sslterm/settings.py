@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sslterm.errors import SSLTermError
@@ -22,6 +22,11 @@ class Settings:
     database_url: str | None = None
     secret_key: str | None = None
     haproxy_binary: str = "haproxy"
+    #: Rackspace: RACKSPACE_USERNAME, RACKSPACE_API_KEY (never shown), RACKSPACE_IDENTITY_URL, RACKSPACE_MAX_WAIT
+    rackspace_username: str | None = None
+    rackspace_api_key: str | None = field(default=None, repr=False)
+    rackspace_identity_url: str | None = None
+    rackspace_max_wait: str | None = None
 
     def __post_init__(self) -> None:
         """A store given by URL may be shared by several controllers, which must all seal private keys with
@@ -41,6 +46,14 @@ class Settings:
     def key_file(self) -> Path:
         return self.home / "secret.key"
 
+    def provider_env(self) -> dict[str, str]:
+        """What a provider factory receives (``env``): the settings providers read, those that are set. Holds
+        credentials: handed to the factory, never stored or shown."""
+        values = {"haproxy_binary": self.haproxy_binary, "rackspace_username": self.rackspace_username,
+                  "rackspace_api_key": self.rackspace_api_key, "rackspace_identity_url": self.rackspace_identity_url,
+                  "rackspace_max_wait": self.rackspace_max_wait}
+        return {key: value for key, value in values.items() if value}
+
     def __repr__(self) -> str:  # never show the secret key
         return f"Settings(home={str(self.home)!r}, database_url={'set' if self.database_url else None})"
 
@@ -56,6 +69,10 @@ def from_environment(env: Mapping[str, str] | None = None) -> Settings:
         database_url=env.get("SSLTERM_DATABASE_URL") or None,
         secret_key=_secret_key(env),
         haproxy_binary=env.get("SSLTERM_HAPROXY") or "haproxy",
+        rackspace_username=env.get("RACKSPACE_USERNAME") or None,
+        rackspace_api_key=env.get("RACKSPACE_API_KEY") or None,
+        rackspace_identity_url=env.get("RACKSPACE_IDENTITY_URL") or None,
+        rackspace_max_wait=env.get("RACKSPACE_MAX_WAIT") or None,
     )
 
 

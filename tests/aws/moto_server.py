@@ -8,6 +8,7 @@ ever stopped by name.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import http.client
 import socket
@@ -99,6 +100,19 @@ def moto_server() -> Iterator[str]:
             finally:
                 _stop(process)
         raise MotoError(f"moto could not bind a port on {HOST} in {ATTEMPTS} tries:\n{log.read_text()[-2000:]}")
+
+
+_SHARED: dict[str, str] = {}
+_SHARED_STACK = contextlib.ExitStack()
+
+
+def shared_endpoint() -> str:
+    """The endpoint of this process's one moto server (tests/aws and the contract suite alike), started on the
+    first call and stopped by its pid when the process exits; each user empties it first (:func:`reset`)."""
+    if "endpoint" not in _SHARED:
+        _SHARED["endpoint"] = _SHARED_STACK.enter_context(moto_server())
+        atexit.register(_SHARED_STACK.close)
+    return _SHARED["endpoint"]
 
 
 def reset(endpoint: str) -> None:

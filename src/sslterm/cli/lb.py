@@ -36,13 +36,23 @@ def add(
                                                 "socket.")] = None,
     master_socket: Annotated[Path | None, typer.Option(metavar="PATH", help="haproxy (attached): master CLI "
                                                        "socket.")] = None,
+    aws_name: Annotated[str | None, typer.Option("--name", metavar="AWS-NAME", help="aws-elb, aws-alb: the load "
+                                                 "balancer's name in AWS.")] = None,
+    region: Annotated[str | None, typer.Option(metavar="REGION", help="aws-*: its region (default: boto3's "
+                                               "own setting); rackspace: DFW|ORD|IAD|LON|SYD|HKG.")] = None,
+    cert_store: Annotated[str | None, typer.Option(metavar="acm|iam", help="aws-*: where certificates are kept "
+                                                   "(default acm).")] = None,
+    target_group: Annotated[str | None, typer.Option(metavar="ARN", help="aws-alb: where TLS traffic goes "
+                                                     "(default: where its plain listener forwards).")] = None,
+    lb_id: Annotated[str | None, typer.Option(metavar="ID", help="rackspace: the load balancer's id.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Register a load balancer (a managed HAProxy is started, serving plain HTTP)."""
+    """Register a load balancer (a managed HAProxy is started, serving plain HTTP; a cloud one must exist)."""
     options: dict[str, Any] = {
         "bind": bind, "http_bind": http_bind, "backends": backend or [],
         "config": str(config.absolute()) if config else None, "socket": str(socket.absolute()) if socket else None,
         "master_socket": str(master_socket.absolute()) if master_socket else None,
+        "name": aws_name, "region": region, "cert_store": cert_store, "target_group": target_group, "lb_id": lb_id,
     }
     result = service().add_load_balancer(name, kind, {k: v for k, v in options.items() if v})
     if as_json:

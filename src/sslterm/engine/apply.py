@@ -12,7 +12,7 @@ from typing import TypeVar
 
 from sslterm.engine.contract import CertRef, Provider
 from sslterm.engine.model import ListenerSpec, Served
-from sslterm.engine.plan import Plan, Step, certificate_changes
+from sslterm.engine.plan import Plan, Step, certificate_changes, replaced_pairs
 from sslterm.engine.probe import probe
 from sslterm.engine.retry import with_retries
 from sslterm.engine.verify import Prober, verified
@@ -49,10 +49,12 @@ class Applier:
     def _call(self, call: Callable[[], T]) -> T:
         return with_retries(call, self.provider.timing)
 
-    def apply(self, plan: Plan, *, cleanup: bool = True) -> Report:
+    def apply(self, plan: Plan, *, cleanup: bool = True, refs: dict[str, CertRef] | None = None) -> Report:
         """``cleanup=False`` keeps the replaced certificates staged, so a caller changing several load
-        balancers can still put this one back if a later one fails (then it calls ``provider.cleanup``)."""
-        report = Report(plan)
+        balancers can still put this one back if a later one fails (then it calls ``provider.cleanup``).
+        ``refs``, when given, is filled with what is uploaded as it goes (the caller records it even when the
+        change fails: an upload is never lost track of)."""
+        report = Report(plan, refs=refs if refs is not None else {})
         for step in plan.uploads():
             assert step.slot is not None
             report.refs[step.slot.served_id] = self._call(lambda s=step.slot: self.provider.upload(s))  # type: ignore[misc]
@@ -89,9 +91,7 @@ class Applier:
         self._call(lambda: self.provider.bind(listener, refs))
 
     def _rotate(self, present: ListenerSpec, listener: ListenerSpec, refs: dict[str, CertRef]) -> None:
-        old = {c.name: c for c in present.certificates}
-        for slot in listener.certificates:
-            was = old[slot.name]
+        for was, slot in replaced_pairs(present, listener):
             if was.served_id == slot.served_id:
                 continue
             ref = refs.get(was.served_id) or CertRef(was.served_id, was.location, self.provider.scope)

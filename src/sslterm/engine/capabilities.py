@@ -4,9 +4,12 @@ limit, the load balancer and the listener named, nothing touched."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from operator import attrgetter
 
 from sslterm.engine.contract import Capabilities, ListenerSpec, Observed
 from sslterm.errors import UnsafePlan
+
+_key_type = attrgetter("key_type")
 
 
 def enforce(lb: str, kind: str, caps: Capabilities, listeners: Sequence[ListenerSpec]) -> None:
@@ -16,7 +19,9 @@ def enforce(lb: str, kind: str, caps: Capabilities, listeners: Sequence[Listener
                          code="too-many-listeners", hint="disable TLS on another port first")
     for x in listeners:
         where = f"{lb} ({kind}) port {x.lb_port}"
-        bad_keys = [c.name for c in x.certificates if c.key_type and c.key_type not in caps.key_types]
+        key_types = set(map(_key_type, x.certificates)) - {""}  # one pass without Python steps, then names
+        bad_keys = [c.name for c in x.certificates if c.key_type and c.key_type not in caps.key_types] \
+            if key_types - set(caps.key_types) else []
         if bad_keys:
             raise UnsafePlan(f"{where} cannot serve the key type of {', '.join(bad_keys)}",
                              code="unsupported-key-type", hint=f"use {' or '.join(caps.key_types)} keys")

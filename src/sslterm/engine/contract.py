@@ -51,6 +51,12 @@ class Capabilities:
     #: the listeners answer a TLS handshake from this machine (else ``verify`` reads them back)
     handshake: bool = True
     hot_add: bool = False  # an SNI certificate can be added without a reload (HAProxy 2.2+; for plans' words)
+    #: the load balancer keeps sslterm's certificate names (a file, a tag); else observed certificates take
+    #: the store's names by leaf and chain (engine/adopt.py)
+    keeps_names: bool = True
+    #: certificates are sent with their key at each bind (no upload): every certificate of a listener being
+    #: changed carries its material, not only the ones that change
+    inline: bool = False
     #: the listener's first certificate answers clients without SNI (not so when attached to an
     #: operator's configuration, whose own certificate comes first)
     first_is_default: bool = True
@@ -94,10 +100,18 @@ class Observed:
 
 class Provider(Protocol):
     kind: ClassVar[str]
-    capabilities: Capabilities
-    timing: Timing
-    scope: str  # where this load balancer's uploads live (CertRef.scope)
     default_lb_port: int  # the lb port `sslterm enable` uses when none is given
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """What it can do (a cloud provider may read its load balancer to know)."""
+
+    @property
+    def timing(self) -> Timing: ...
+
+    @property
+    def scope(self) -> str:
+        """Where this load balancer's uploads live (``CertRef.scope``)."""
 
     def check(self, listeners: Sequence[ListenerSpec]) -> None:
         """Refuse, before any remote call, what this load balancer cannot do beyond its capabilities (ACM

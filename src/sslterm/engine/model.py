@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from sslterm.certs.bundle import Bundle
@@ -40,7 +41,8 @@ class CertMaterial:
 @dataclass(frozen=True)
 class CertSlot:
     """One certificate as a listener should serve it. ``material`` unseals the key on demand: never shown.
-    ``location`` is where the provider keeps it (filled in by ``observe``: a file, an ARN)."""
+    ``location`` is where the provider keeps it, where it needs one to rotate it (a cloud's ARN, filled in by
+    ``observe``; or the store's record of an upload, to be reused); HAProxy rotates by name and leaves it empty."""
 
     name: str
     fingerprint: str
@@ -50,10 +52,11 @@ class CertSlot:
     chain: tuple[str, ...] = ()  # SHA-256 fingerprints of the chain served after the leaf, issuer first
     location: str = field(default="", compare=False)
 
-    @property
+    @cached_property
     def served_id(self) -> str:
         """Identifies what clients are sent (leaf and chain; the key follows the leaf): the leaf's fingerprint
-        alone when there is no chain, else a digest of both. A chain change is a change to deploy."""
+        alone when there is no chain, else a digest of both. A chain change is a change to deploy. Computed
+        once per slot (plans compare every slot of a listener several times)."""
         if not self.chain:
             return self.fingerprint
         return hashlib.sha256(":".join((self.fingerprint, *self.chain)).encode()).hexdigest()

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import compress, count
+from operator import attrgetter, eq, is_, is_not
 
 from sslterm.engine.model import CertSlot, ListenerSpec
+
+_name = attrgetter("name")
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,9 @@ def settings_text(listener: ListenerSpec) -> str:
 def certificate_changes(before: ListenerSpec | None, after: ListenerSpec | None) -> list[tuple[str, str, str | None]]:
     """(verb, certificate name, new fingerprint) for each certificate added, replaced (a new leaf, or the
     same leaf with another chain) or removed."""
+    same_order = _replaced_in_order(before, after)
+    if same_order is not None:
+        return same_order
     old = {c.name: c for c in before.certificates} if before else {}
     new = {c.name: c for c in after.certificates} if after else {}
     changes: list[tuple[str, str, str | None]] = []
@@ -71,6 +78,56 @@ def certificate_changes(before: ListenerSpec | None, after: ListenerSpec | None)
     return changes
 
 
+def _differing(before: ListenerSpec, after: ListenerSpec) -> list[tuple[CertSlot, CertSlot]]:
+    """The pairs of slots at the same position that are not the same object (plans mostly compare a
+    listener with itself and one certificate changed: found without a Python step per certificate)."""
+    old, new = before.certificates, after.certificates
+    return [(old[i], new[i]) for i in compress(count(), map(is_not, old, new))]
+
+
+def _replaced_in_order(before: ListenerSpec | None,
+                       after: ListenerSpec | None) -> list[tuple[str, str, str | None]] | None:
+    """:func:`certificate_changes` when both listeners have the same certificates by name in the same order
+    (replacements only, in order), or ``after`` is ``before``'s very slots with others appended (additions);
+    None otherwise."""
+    if before is None or after is None or len(before.certificates) > len(after.certificates):
+        return None
+    if len(before.certificates) < len(after.certificates):  # appended after the same objects: added
+        kept, added = after.certificates[:len(before.certificates)], after.certificates[len(before.certificates):]
+        if not all(map(is_, kept, before.certificates)) or not {c.name for c in added}.isdisjoint(
+                map(_name, kept)) or len({c.name for c in added}) != len(added):
+            return None
+        return [("add", c.name, c.fingerprint) for c in added]
+    changes: list[tuple[str, str, str | None]] = []
+    for old, new in _differing(before, after):
+        if old.name != new.name:
+            return None
+        if old.served_id != new.served_id:
+            changes.append(("replace", new.name, new.fingerprint))
+    return changes
+
+
+def replaced_pairs(before: ListenerSpec, after: ListenerSpec) -> list[tuple[CertSlot, CertSlot]]:
+    """(before, after) of each certificate of ``after`` (all of them in ``before`` too: a rotation), in
+    ``after``'s order, leaving out the slots that are the very same object in both (unchanged for certain)."""
+    if len(before.certificates) == len(after.certificates):
+        pairs = _differing(before, after)
+        if all(old.name == new.name for old, new in pairs):
+            return pairs
+    old = {c.name: c for c in before.certificates}
+    return [(old[c.name], c) for c in after.certificates if old[c.name] is not c]
+
+
+def _replaced_pairs(before: ListenerSpec, after: ListenerSpec, names: set[str]) -> dict[str, tuple[CertSlot, CertSlot]]:
+    """(before, after) slot of each of ``names`` (certificates in both)."""
+    if len(before.certificates) == len(after.certificates):
+        pairs = {old.name: (old, new) for old, new in _differing(before, after) if old.name == new.name}
+        if names <= pairs.keys():
+            return pairs
+    old = {c.name: c for c in before.certificates}
+    return {c.name: (old[c.name], c) for c in after.certificates if c.name in names}
+
+
 def _replaced(old: CertSlot, new: CertSlot) -> str:
     if old.fingerprint == new.fingerprint:
         return f"{new.fingerprint[:12]}, chain of {len(old.chain)} -> {len(new.chain)} certificate(s)"
@@ -81,13 +138,13 @@ def _describe_change(before: ListenerSpec | None, after: ListenerSpec) -> str:
     if before is None:
         return (f"enable TLS on :{after.lb_port} ({settings_text(after)}), default certificate first: "
                 f"{_certs(after)}")
-    old = {c.name: c for c in before.certificates}
-    new = {c.name: c for c in after.certificates}
+    changes = certificate_changes(before, after)
+    pairs = _replaced_pairs(before, after, {name for verb, name, _ in changes if verb == "replace"})
     parts = []
-    for verb, name, fingerprint in certificate_changes(before, after):
-        shown = _replaced(old[name], new[name]) if verb == "replace" else (fingerprint or "")[:12]
+    for verb, name, fingerprint in changes:
+        shown = _replaced(*pairs[name]) if verb == "replace" else (fingerprint or "")[:12]
         parts.append(f"{verb} {name}" + (f" ({shown})" if shown else ""))
-    if before.fingerprints() != after.fingerprints() and not parts:
+    if not parts and before.fingerprints() != after.fingerprints():
         parts.append(f"reorder certificates (default first): {_certs(after)}")
     if not before.same_settings(after):
         parts.append(f"settings: {settings_text(before)} -> {settings_text(after)}")
@@ -98,7 +155,8 @@ def rotation_only(before: ListenerSpec | None, after: ListenerSpec) -> bool:
     """Whether ``before`` becomes ``after`` by replacing certificates alone: the same certificates (by name)
     in the same order, the same settings, some of them with another leaf or chain."""
     return (before is not None and before != after and before.same_settings(after)
-            and [c.name for c in before.certificates] == [c.name for c in after.certificates])
+            and len(before.certificates) == len(after.certificates)
+            and all(map(eq, map(_name, before.certificates), map(_name, after.certificates))))
 
 
 def compute(lb: str, observed: Sequence[ListenerSpec], desired: Sequence[ListenerSpec], *,
@@ -121,10 +179,11 @@ def compute(lb: str, observed: Sequence[ListenerSpec], desired: Sequence[Listene
     for listener in observed:
         if listener.lb_port not in wanted:
             changes.append(Step("unbind", listener.lb_port, f"disable TLS on :{listener.lb_port}", listener, None))
-    have = {c.served_id for x in observed for c in x.certificates}
     uploads: list[Step] = []
-    for step in changes:
-        for slot in step.after.certificates if step.action == "bind" and step.after else ():
+    binds = [step for step in changes if step.action == "bind" and step.after]
+    have = {c.served_id for x in observed for c in x.certificates} if binds else set()
+    for step in binds:
+        for slot in step.after.certificates if step.after else ():
             if slot.served_id not in have:
                 have.add(slot.served_id)
                 uploads.append(Step("upload", None, f"upload {slot.name} ({slot.fingerprint[:12]})", slot=slot))

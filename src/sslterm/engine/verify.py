@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Collection
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Collection, Mapping
+from itertools import repeat
+from operator import attrgetter, contains
+from typing import TYPE_CHECKING, TypeVar
 
 from sslterm.certs.names import dns_names as sni_names
 from sslterm.engine.model import ListenerSpec, ProbeTarget, Served
@@ -21,6 +23,8 @@ if TYPE_CHECKING:
     from sslterm.engine.contract import Provider
 
 Prober = Callable[[ProbeTarget], Served]
+_sans = attrgetter("sans")
+K = TypeVar("K")
 
 
 def probe_targets(address: Callable[[int], tuple[str, int]], listener: ListenerSpec, *, first_is_default: bool = True,
@@ -35,11 +39,11 @@ def probe_targets(address: Callable[[int], tuple[str, int]], listener: ListenerS
     default = listener.certificates[0]
     targets = [] if not first_is_default else [ProbeTarget(host, port, None, default.fingerprint, default.name,
                                                             expect_chain=default.chain)]
-    holders = Counter(n for c in listener.certificates for n in set(sni_names(c.sans)))
-    typed_holders = Counter((n, c.key_type) for c in listener.certificates for n in set(sni_names(c.sans)))
-    for slot in listener.certificates[1:] if first_is_default else listener.certificates:
-        if only is not None and slot.name not in only:
-            continue
+    probed = listener.certificates[1:] if first_is_default else listener.certificates
+    if only is not None:
+        probed = tuple(slot for slot in probed if slot.name in only)
+    holders, typed_holders = _holders(listener, everyone=only is None)
+    for slot in probed:
         names = sni_names(slot.sans)
         unique = next((n for n in names if holders[n] == 1), None)
         shared = next((n for n in names if typed_holders[n, slot.key_type] == 1), None) if slot.key_type else None
@@ -48,6 +52,40 @@ def probe_targets(address: Callable[[int], tuple[str, int]], listener: ListenerS
             targets.append(ProbeTarget(host, port, name.replace("*.", "sslterm-probe.", 1), slot.fingerprint,
                                        slot.name, None if unique else slot.key_type, expect_chain=slot.chain))
     return targets
+
+
+def _holders(listener: ListenerSpec, *, everyone: bool) -> tuple[Mapping[str, int], Mapping[tuple[str, str], int]]:
+    """How many certificates of ``listener`` carry each SNI name (and per key type): for every certificate
+    (``everyone``), one pass over all names; for a few (after a change), counted for each name asked about,
+    without a Python step per certificate of the listener (an SNI name is in ``sni_names(sans)`` exactly
+    when it is in ``sans``)."""
+    certs = listener.certificates
+    if everyone:
+        holders = Counter(n for c in certs for n in set(sni_names(c.sans)))
+        typed = Counter((n, c.key_type) for c in certs for n in set(sni_names(c.sans)))
+        return holders, typed
+    sans = list(map(_sans, certs))
+    counted: _Counts[str] = _Counts(lambda n: sum(map(contains, sans, repeat(n))))
+
+    def typed_count(key: tuple[str, str]) -> int:
+        name, key_type = key
+        if counted[name] <= 1:  # held by the certificate asking alone, or by none
+            return counted[name]
+        return sum(1 for c in certs if c.key_type == key_type and name in c.sans)
+
+    return counted, _Counts(typed_count)
+
+
+class _Counts(dict[K, int]):
+    """Counts computed on first use."""
+
+    def __init__(self, count: Callable[[K], int]) -> None:
+        super().__init__()
+        self._count = count
+
+    def __missing__(self, key: K) -> int:
+        self[key] = found = self._count(key)
+        return found
 
 
 def handshakes(provider: Provider, listener: ListenerSpec, only: Collection[str] | None = None, *,

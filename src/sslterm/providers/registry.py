@@ -20,7 +20,23 @@ def _haproxy() -> tuple[Factory, Validator]:
     return create, validate_options
 
 
-KINDS: dict[str, Callable[[], tuple[Factory, Validator]]] = {"haproxy": _haproxy}
+def _aws(kind: str) -> Callable[[], tuple[Factory, Validator]]:
+    def load() -> tuple[Factory, Validator]:
+        from sslterm.providers.aws import factory, validator
+
+        return factory(kind), validator(kind)
+
+    return load
+
+
+def _rackspace() -> tuple[Factory, Validator]:
+    from sslterm.providers.rackspace import create, validate
+
+    return create, validate
+
+
+KINDS: dict[str, Callable[[], tuple[Factory, Validator]]] = {
+    "haproxy": _haproxy, "aws-elb": _aws("aws-elb"), "aws-alb": _aws("aws-alb"), "rackspace": _rackspace}
 
 #: kinds whose load balancer runs beside one controller (its files, its process): that controller owns it,
 #: and a change another controller makes is recorded as pending and applied by the owner

@@ -24,7 +24,7 @@ from sslterm.files import read_limited, write_atomic
 from sslterm.service.context import Context
 from sslterm.service.deployments import Change, Deployments
 from sslterm.store import certificates as rows
-from sslterm.store import journal, versions
+from sslterm.store import journal, objects, versions
 from sslterm.store.loadbalancers import slot_of
 from sslterm.store.schema import AuditRow
 
@@ -185,9 +185,11 @@ class Certificates:
             if summary.attached_to:
                 raise InUse(f"certificate {name!r} is served by: {', '.join(summary.attached_to)}",
                             hint="disable it there first: sslterm disable LB")
+            uploads = objects.of_certificate(session, row)
             session.delete(row)
             rows.audit(session, self.ctx.clock(), "cert.remove", f"certificate/{name}", summary.fingerprint_sha256)
-            return summary
+        self.deployments.forget_uploads(uploads)  # its copies on load balancers (ACM, IAM), now unused
+        return summary
 
     def history(self, name: str) -> list[Version]:
         """The current version first, then the kept previous ones, newest first."""

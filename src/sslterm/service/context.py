@@ -125,7 +125,7 @@ class Context:
             else:
                 factory, _ = registry.lookup(lb.kind)
                 self.providers[lb.name] = factory(lb.name, lb.options, self.settings.home / "lb" / lb.name,
-                                                  {"haproxy_binary": self.settings.haproxy_binary})
+                                                  self.settings.provider_env())
         return self.providers[lb.name]
 
     def forget_provider(self, name: str) -> None:
@@ -169,8 +169,10 @@ class Context:
                            hint="see: sslterm cert list; add one with: sslterm cert add NAME ...")
         return row
 
-    def lb(self, session: Session, name: str) -> LoadBalancerRow:
-        lb = lb_rows.get(session, name)
+    def lb(self, session: Session, name: str, *, listeners: bool = True) -> LoadBalancerRow:
+        """``listeners=False``: its listeners and certificates are loaded on first use (a deployment reads
+        what it needs with queries of its own)."""
+        lb = lb_rows.get(session, name, listeners=listeners)
         if lb is None:
             raise NotFound(f"no load balancer named {name!r}", hint="see: sslterm lb list")
         return lb

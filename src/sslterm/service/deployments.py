@@ -22,15 +22,17 @@ from __future__ import annotations
 import contextlib
 import functools
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import compress
+from operator import is_not
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from sslterm.engine.contract import CertRef, ListenerSpec
+from sslterm.engine.contract import CertRef, CertSlot, ListenerSpec
 from sslterm.engine.plan import Plan
 from sslterm.engine.retry import with_retries
 from sslterm.errors import Busy, DeploymentError, RollbackFailed, SSLTermError
@@ -54,12 +56,31 @@ class Pending:
     plan: Plan  # with the material of what it changes (sealed until a provider asks)
     deployment: int
     desired: tuple[ListenerSpec, ...] = ()
+    refs: dict[str, CertRef] = field(default_factory=dict)  # what it uploaded, filled as it goes
+
+    def uploaded(self) -> list[tuple[str, str, str]]:
+        return [(ref.scope, ref.fingerprint, ref.location) for ref in self.refs.values()]
+
+    def fingerprints(self) -> dict[str, str]:
+        """Served id -> leaf fingerprint of what it uploads."""
+        return {s.slot.served_id: s.slot.fingerprint for s in self.plan.uploads() if s.slot is not None}
 
     def stopped_serving(self) -> dict[str, str]:
         """Served id -> leaf fingerprint of what the load balancer had and is no longer given."""
+        given = {x.lb_port: x for x in self.desired}
+        had = [c for x in self.outcome.previous for c in _not_in(x, given.get(x.lb_port))]
+        if not had:
+            return {}
         kept = {c.served_id for x in self.desired for c in x.certificates}
-        return {c.served_id: c.fingerprint for x in self.outcome.previous for c in x.certificates
-                if c.served_id not in kept}
+        return {c.served_id: c.fingerprint for c in had if c.served_id not in kept}
+
+
+def _not_in(before: ListenerSpec, after: ListenerSpec | None) -> list[CertSlot]:
+    """The slots of ``before`` that may not be in ``after``: all of them, or (same length) those that are
+    not the very object at the same place in ``after``: one pass without a Python step per certificate."""
+    if after is None or len(after.certificates) != len(before.certificates):
+        return list(before.certificates)
+    return list(compress(before.certificates, map(is_not, before.certificates, after.certificates)))
 
 
 @dataclass
@@ -84,7 +105,8 @@ class Change:
 
     def redeploy(self, lb_names: Sequence[str]) -> list[str]:
         """Deploy each of ``lb_names``; the names of those whose change waits for their controller."""
-        outcomes = {name: self.deploy(self.deployments.ctx.lb(self.session, name)) for name in dict.fromkeys(lb_names)}
+        ctx = self.deployments.ctx
+        outcomes = {name: self.deploy(ctx.lb(self.session, name, listeners=False)) for name in dict.fromkeys(lb_names)}
         return [name for name, outcome in outcomes.items() if outcome.waiting_for]
 
 
@@ -119,7 +141,7 @@ class Deployments:
         if self.ctx.owned_elsewhere(lb):  # never touched from here: its owner applies what the store says
             outcome = Outcome(Plan(lb.name, ()), None, (), waiting_for=lb.owner)
             if not change.dry_run:
-                journal.start(change.session, change.batch, lb.name, lb_rows.desired_listeners(lb), (),
+                journal.start(change.session, change.batch, lb.name, lb_rows.desired(change.session, lb), (),
                               change.revert, self.ctx.owner, now, state="pending")
             return outcome
         outcome, desired, plan = plan_for(change.session, lb, self.ctx.provider(lb), self.ctx.vault, now)
@@ -130,7 +152,7 @@ class Deployments:
             lb.scope = provider.scope
         journal.take_lease(change.session, lb.name, self.ctx.owner, now, self.ctx.abandoned)
         row = journal.start(change.session, change.batch, lb.name, desired, outcome.previous, change.revert,
-                            self.ctx.owner, now)
+                            self.ctx.owner, now, plan=outcome.plan)
         change.pending.append(Pending(lb.name, outcome, plan, row.id, desired))
         change.session.info["counted"] = False  # the change counts once its outcome is recorded
         return outcome
@@ -143,7 +165,7 @@ class Deployments:
             for pending in change.pending:
                 pending.outcome.report = carry_out(
                     pending.lb, self.ctx.providers[pending.lb], pending.plan, verify_within=self.ctx.verify_within,
-                    prober=self.ctx.prober, audit=lambda *entry: audits.append(entry))
+                    prober=self.ctx.prober, audit=lambda *entry: audits.append(entry), refs=pending.refs)
                 done.append(pending)
         except BaseException as exc:
             self._fail(change, done, exc, target)
@@ -152,14 +174,32 @@ class Deployments:
             journal.finish(session, [p.deployment for p in change.pending], "verified", self.ctx.clock())
             self._release(session, [p.lb for p in change.pending])
             self._write(session, audits)
-            objects.record(session, [(ref.scope, ref.fingerprint, ref.location) for p in change.pending
-                                     if p.outcome.report for ref in p.outcome.report.refs.values()], self.ctx.clock())
-            unused = [(p.lb, objects.unused(session, self.ctx.providers[p.lb].scope, p.stopped_serving()))
-                      for p in change.pending]
+            objects.record(session, [o for p in change.pending for o in p.uploaded()], self.ctx.clock())
+            unused = self._unused(session, change.pending, lambda p: p.stopped_serving())
         for pending in change.pending:
             with contextlib.suppress(SSLTermError):
                 self.ctx.providers[pending.lb].cleanup()
         self._forget(unused)
+
+    def _unused(self, session: Session, pending: Sequence[Pending],
+                candidates: Callable[[Pending], dict[str, str]]) -> list[tuple[str, list[tuple[str, str]]]]:
+        """The recorded uploads among each deployment's ``candidates`` that no one needs any more, once per
+        scope (through the first load balancer of it), so each is deleted once."""
+        seen: set[tuple[str, str]] = set()
+        out = []
+        for p in pending:
+            scope = self.ctx.providers[p.lb].scope
+            found = [o for o in objects.unused(session, scope, candidates(p)) if (scope, o[0]) not in seen]
+            seen |= {(scope, o[0]) for o in found}
+            out.append((p.lb, found))
+        return out
+
+    def forget_uploads(self, uploads: dict[str, list[tuple[str, str]]]) -> None:
+        """Delete uploads of a removed certificate, through a load balancer of each one's scope."""
+        with self.ctx.db.transaction(write=False) as session:
+            for name in uploads:
+                self.ctx.provider(self.ctx.lb(session, name))
+        self._forget(list(uploads.items()))
 
     def _forget(self, unused: Sequence[tuple[str, list[tuple[str, str]]]]) -> None:
         """Delete the uploads no load balancer of their scope is given any more (an error leaves the object
@@ -191,6 +231,11 @@ class Deployments:
             self._release(session, [p.lb for p in change.pending])
             if isinstance(cause, DeploymentError) or failed:
                 rows.audit(session, self.ctx.clock(), "deploy.failed", target, None, what)
+            # what it uploaded is recorded even so, and what no one needs now (the store change is undone) goes
+            objects.record(session, [o for p in change.pending for o in p.uploaded()], self.ctx.clock())
+            unused = [] if failed else self._unused(session, change.pending, lambda p: p.fingerprints())
+        with contextlib.suppress(SSLTermError):
+            self._forget(unused)
         if [f for f in failed if f[0]]:
             names = ", ".join(f"{lb} ({exc.message})" for lb, exc in failed if lb)
             raise RollbackFailed(f"{what}; putting back failed on: {names}",
@@ -207,6 +252,7 @@ class Deployments:
     def _release(self, session: Session, lbs: Sequence[str]) -> None:
         for lb in dict.fromkeys(lbs):
             journal.release_lease(session, lb, self.ctx.owner)
+            journal.prune(session, lb)
 
     def _write(self, session: Session, audits: Sequence[Audit]) -> None:
         for action, target, fingerprint, detail in audits:
@@ -276,7 +322,7 @@ class Deployments:
         with self.ctx.db.transaction() as session:
             change = Change(session, self)
             for name in lbs:
-                lb = lb_rows.get(session, name)
+                lb = lb_rows.get(session, name, listeners=False)
                 if lb is not None:
                     self.prepare(change, lb)
         if change.pending:

@@ -142,18 +142,18 @@ class LoadBalancers:
         options left None keep the listener's current value, or the default for a new listener."""
         with self.deployments.changing(f"lb/{lb_name}", dry_run=dry_run) as change:
             session = change.session
-            lb = self.ctx.lb(session, lb_name)
+            lb = self.ctx.lb(session, lb_name, listeners=False)  # a listener may have thousands of certificates
             cert = self.ctx.cert(session, cert_name)
             provider = self.ctx.provider(lb)
             port = lb_port or provider.default_lb_port
-            if port not in {t.lb_port for t in lb.terminations} and not self.ctx.owned_elsewhere(lb):
+            if port not in lb_rows.ports(session, lb) and not self.ctx.owned_elsewhere(lb):
                 self._refuse_port_clash(session, lb.name, provider.local_endpoints([port], http=False),
                                         hint="choose another --lb-port")
             settings = merge_settings(lb_rows.listener_settings(lb, port), instance_port=instance_port,
                                       instance_protocol=instance_protocol, redirect_http=redirect_http, hsts=hsts,
                                       tls_profile=tls_profile)
             first = needs_default(lb, cert, port, provider)  # no DNS name: only the default can serve it
-            change.keep(journal.listeners_snapshot(lb))
+            change.keep(journal.listeners_snapshot(session, lb))
             lb_rows.add_termination(session, lb, cert, port, settings, self.ctx.clock(), first=first)
             return change.deploy(lb)
 
@@ -164,6 +164,6 @@ class LoadBalancers:
         with self.deployments.changing(f"lb/{lb_name}", dry_run=dry_run) as change:
             lb = self.ctx.lb(change.session, lb_name)
             port = lb_port or self.ctx.provider(lb).default_lb_port
-            change.keep(journal.listeners_snapshot(lb))
+            change.keep(journal.listeners_snapshot(change.session, lb))
             lb_rows.remove_terminations(lb, port, cert_name)
             return change.deploy(lb)

@@ -4,23 +4,26 @@ these are in :mod:`sslterm.service.deployments`."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
+from operator import attrgetter
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from sslterm.certs.names import dns_names
+from sslterm.engine.adopt import adopt_names
 from sslterm.engine.apply import Applier, Prober, Report
 from sslterm.engine.capabilities import enforce, refuse_foreign
-from sslterm.engine.contract import Provider
+from sslterm.engine.contract import CertRef, Observed, Provider
 from sslterm.engine.model import CertSlot, ListenerSpec, Served
 from sslterm.engine.plan import Plan, Step, certificate_changes, compute
 from sslterm.engine.probe import probe
 from sslterm.engine.verify import served_now
 from sslterm.errors import SSLTermError, UnsafePlan
 from sslterm.store import loadbalancers as lb_rows
+from sslterm.store import objects
 from sslterm.store.certificates import sealed_material
 from sslterm.store.schema import CertificateRow, CertificateVersionRow, LoadBalancerRow
 from sslterm.store.secrets import KeyVault
@@ -51,6 +54,7 @@ class CertStatus:
     served_chain: tuple[str, ...] | None = None  # what the handshake sent after the leaf
     down: bool = False  # the load balancer itself is not running
     journal: str | None = None  # "applying" (a command is changing it now) or "interrupted" (one died doing so)
+    location: str | None = None  # where the load balancer keeps it (an ARN; a file), when it says
 
     @property
     def state(self) -> str:
@@ -106,9 +110,9 @@ def needs_default(lb: LoadBalancerRow, cert: CertificateRow, lb_port: int, provi
     return True
 
 
-def check_expiry(plan: Plan, lb: LoadBalancerRow, now: datetime) -> None:
-    """Refuse to put an expired certificate live (removing one is always allowed)."""
-    by_name = certificates_of(lb)
+def check_expiry(plan: Plan, by_name: Mapping[str, CertificateRow], now: datetime) -> None:
+    """Refuse to put an expired certificate live (removing one is always allowed); ``by_name``: the rows
+    the load balancer serves, of (at least) the certificates the plan puts live."""
     for slot in _new_slots(plan):
         row = by_name.get(slot.name)
         if row is not None and row.fingerprint == slot.fingerprint and row.not_after <= now:
@@ -126,13 +130,30 @@ def _new_slots(plan: Plan) -> list[CertSlot]:
     return out
 
 
+def _changed_names(plan: Plan) -> set[str]:
+    """The certificates a plan uploads, or adds, replaces or removes on a listener."""
+    names = {s.slot.name for s in plan.uploads() if s.slot is not None}
+    for step in plan.changes():
+        if step.after is not None:
+            names |= {name for _, name, _ in certificate_changes(step.before, step.after)}
+    return names
+
+
+_name = attrgetter("name")
+
+
 class Armory:
     """Key material for the certificates a plan changes, looked up by leaf fingerprint among the store's
     certificates and their kept versions (a rollback puts an older version back), still sealed."""
 
-    def __init__(self, session: Session, lb: LoadBalancerRow, vault: KeyVault) -> None:
-        self.session, self.vault = session, vault
-        self.current = certificates_of(lb)
+    def __init__(self, session: Session, lb: LoadBalancerRow, vault: KeyVault, plan: Plan, *,
+                 inline: bool = False) -> None:
+        self.session, self.vault, self.inline = session, vault, inline
+        #: the rows ``lb`` serves of the certificates the plan changes (the others are not armed), or of every
+        #: certificate of the listeners it changes when the provider binds them inline
+        names = _changed_names(plan) if not inline else {
+            c.name for st in plan.changes() for x in (st.before, st.after) if x is not None for c in x.certificates}
+        self.current = lb_rows.served_rows(session, lb, names)
 
     def row(self, slot: CertSlot) -> CertificateRow | CertificateVersionRow | None:
         row = self.current.get(slot.name)
@@ -148,13 +169,22 @@ class Armory:
     def listener(self, listener: ListenerSpec | None, names: set[str]) -> ListenerSpec | None:
         if listener is None or not names:
             return listener
-        return replace(listener, certificates=tuple(self.arm(c) if c.name in names else c
-                                                    for c in listener.certificates))
+        listed = list(map(_name, listener.certificates))
+        if any(listed.count(name) > 1 for name in names):  # not from the store; as it was, then
+            return replace(listener, certificates=tuple(self.arm(c) if c.name in names else c
+                                                        for c in listener.certificates))
+        certificates = list(listener.certificates)
+        for i in sorted(listed.index(name) for name in names if name in listed):  # the few it changes
+            certificates[i] = self.arm(certificates[i])
+        return replace(listener, certificates=tuple(certificates))
 
     def step(self, step: Step) -> Step:
         if step.slot is not None:
             return replace(step, slot=self.arm(step.slot))
-        names = {name for _, name, _ in certificate_changes(step.before, step.after)} if step.after else set()
+        if self.inline:  # every certificate of a listener it binds goes with its key
+            names = {c.name for x in (step.before, step.after) if x is not None for c in x.certificates}
+        else:
+            names = {name for _, name, _ in certificate_changes(step.before, step.after)} if step.after else set()
         return replace(step, before=self.listener(step.before, names), after=self.listener(step.after, names))
 
     def previous(self, plan: Plan, previous: tuple[ListenerSpec, ...]) -> tuple[ListenerSpec, ...]:
@@ -163,34 +193,54 @@ class Armory:
         return tuple(armed.get(x.lb_port) or x for x in previous)
 
 
+def observe(provider: Provider, desired: tuple[ListenerSpec, ...]) -> Observed:
+    """What the load balancer has; where it keeps no names of sslterm's, under the store's names."""
+    observed = provider.observe()
+    if provider.capabilities.keeps_names:
+        return observed
+    return Observed(adopt_names(observed.listeners, desired), observed.foreign_ports)
+
+
 def plan_for(session: Session, lb: LoadBalancerRow, provider: Provider, vault: KeyVault,
              now: datetime) -> tuple[Outcome, tuple[ListenerSpec, ...], Plan]:
     """What bringing ``lb`` to what the store says takes (the session holds the pending change): the outcome
     (plan, what it had), what it is brought to, and the plan with the material of what it changes (sealed
     until a provider asks). What the load balancer cannot do is refused first, before any call to it."""
-    session.flush()
-    session.refresh(lb)
-    desired = lb_rows.desired_listeners(lb)
+    desired = lb_rows.desired(session, lb)  # the session's pending change flushed, read back
     enforce(lb.name, lb.kind, provider.capabilities, desired)
-    provider.check(desired)
-    observed = provider.observe()
+    observed = observe(provider, desired)
+    desired = lb_rows.adopt(desired, observed.listeners)  # what did not change: the very same objects
     refuse_foreign(lb.name, observed, desired)
     plan = compute(lb.name, observed.listeners, desired, rotate_in_place=provider.capabilities.rotate_in_place)
-    check_expiry(plan, lb, now)
-    armory = Armory(session, lb, vault)
+    armory = Armory(session, lb, vault, plan, inline=provider.capabilities.inline)
+    check_expiry(plan, armory.current, now)
     armed = Plan(plan.lb, tuple(map(armory.step, plan.steps)))
+    after = {s.lb_port: s.after for s in armed.changes() if s.after is not None}
+    provider.check(tuple(after.get(x.lb_port, x) for x in desired))  # what it puts live, with its material
+    armed = with_known_uploads(session, armed, provider.scope)
     return Outcome(plan, None, armory.previous(armed, observed.listeners)), desired, armed
 
 
+def with_known_uploads(session: Session, plan: Plan, scope: str) -> Plan:
+    """Uploads the store recorded in ``scope`` (by another load balancer of it) are given to the provider as
+    the slot's location: it reuses them (after reading them back) instead of uploading a copy."""
+    wanted = [s.slot.served_id for s in plan.uploads() if s.slot is not None]
+    known = objects.locations(session, scope, wanted) if wanted else {}
+    if not known:
+        return plan
+    return Plan(plan.lb, tuple(replace(s, slot=replace(s.slot, location=known[s.slot.served_id]))
+                               if s.slot is not None and s.slot.served_id in known else s for s in plan.steps))
+
+
 def carry_out(lb: str, provider: Provider, plan: Plan, *, verify_within: float | None, prober: Prober,
-              audit: Callable[[str, str, str | None, str], None]) -> Report:
+              audit: Callable[[str, str, str | None, str], None], refs: dict[str, CertRef]) -> Report:
     """Apply ``plan`` (outside any store transaction), starting a managed HAProxy that died first. Replaced
     certificates stay staged, so the caller can still put this load balancer back; it calls
     ``provider.cleanup`` once the command has succeeded."""
     if not provider.alive():  # converge: a managed HAProxy that died is started again
         provider.start()
         audit("lb.restart", f"lb/{lb}", None, "was down; started again on its last configuration")
-    report = Applier(provider, verify_within=verify_within, prober=prober).apply(plan, cleanup=False)
+    report = Applier(provider, verify_within=verify_within, prober=prober).apply(plan, cleanup=False, refs=refs)
     for step in report.applied:
         target = f"lb/{lb}:{step.lb_port}"
         for verb, name, fingerprint in certificate_changes(step.before, step.after) or [("update", "", None)]:
@@ -201,30 +251,44 @@ def carry_out(lb: str, provider: Provider, plan: Plan, *, verify_within: float |
 def restore(lb: str, provider: Provider, previous: tuple[ListenerSpec, ...], *, verify_within: float | None,
             prober: Prober = probe) -> None:
     """Put a load balancer back to ``previous`` (its certificates still staged), verified by probes."""
-    plan = compute(lb, provider.observe().listeners, previous, rotate_in_place=provider.capabilities.rotate_in_place)
+    plan = compute(lb, observe(provider, previous).listeners, previous,
+                   rotate_in_place=provider.capabilities.rotate_in_place)
     Applier(provider, verify_within=verify_within, prober=prober).apply(plan)
 
 
 def status(lb: LoadBalancerRow, provider: Provider, now: datetime, prober: Prober = probe,
            journal: str | None = None) -> list[CertStatus]:
     desired = lb_rows.desired_listeners(lb)
-    observed = provider.observe().by_port()
+    try:
+        observed = observe(provider, desired).by_port()
+    except SSLTermError as exc:  # the load balancer cannot be read: every certificate says why
+        return unreadable(lb, desired, now, exc.message, journal)
     down = bool(desired) and not provider.alive()
     rows_by_name = certificates_of(lb)
     out = []
     for listener in desired:
-        configured = {c.name: c.fingerprint for c in observed[listener.lb_port].certificates} \
+        configured = {c.name: c for c in observed[listener.lb_port].certificates} \
             if listener.lb_port in observed else {}
         served: dict[str, Served] = {} if down else {s.target.certificate: s for s in _read(provider, listener, prober)}
         for slot in listener.certificates:
             seen = served.get(slot.name)
             error = ("the load balancer is not running; sslterm enable (or apply) starts it again" if down
                      else seen.error if seen else "no DNS name only it carries: it cannot be probed by SNI")
-            out.append(CertStatus(lb.name, listener.lb_port, slot.name, slot.fingerprint, configured.get(slot.name),
-                                  seen.fingerprint if seen else None, (rows_by_name[slot.name].not_after - now).days,
-                                  error, slot.chain, seen.chain if seen and seen.fingerprint else None, down,
-                                  journal))
+            have = configured.get(slot.name)
+            out.append(CertStatus(lb.name, listener.lb_port, slot.name, slot.fingerprint,
+                                  have.fingerprint if have else None, seen.fingerprint if seen else None,
+                                  (rows_by_name[slot.name].not_after - now).days, error, slot.chain,
+                                  seen.chain if seen and seen.fingerprint else None, down, journal,
+                                  have.location or None if have else None))
     return out + unknown_to_the_store(lb.name, desired, observed.values(), journal)
+
+
+def unreadable(lb: LoadBalancerRow, desired: tuple[ListenerSpec, ...], now: datetime, why: str,
+               journal: str | None) -> list[CertStatus]:
+    rows_by_name = certificates_of(lb)
+    return [CertStatus(lb.name, x.lb_port, c.name, c.fingerprint, None, None,
+                       (rows_by_name[c.name].not_after - now).days, f"cannot read the load balancer: {why}", c.chain,
+                       journal=journal) for x in desired for c in x.certificates]
 
 
 def _read(provider: Provider, listener: ListenerSpec, prober: Prober) -> list[Served]:

@@ -12,10 +12,11 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from sslterm.engine.model import ListenerSpec
+from sslterm.engine.plan import Plan, certificate_changes
 from sslterm.errors import Busy
 from sslterm.store import versions
 from sslterm.store.schema import (
@@ -62,20 +63,36 @@ def lease_expired(session: Session, lb: str, now: datetime, abandoned: Abandoned
 
 
 def start(session: Session, batch: str, lb: str, intent: Sequence[ListenerSpec], observed: Sequence[ListenerSpec],
-          revert: list[dict[str, Any]], owner: str, now: datetime, *, state: str = "applying") -> DeploymentRow:
-    """Record a deployment about to be applied (no key material: names, fingerprints, settings); ``pending``
-    when the controller the load balancer runs beside is to apply it."""
-    row = DeploymentRow(load_balancer=lb, state=state, intent=[x.as_record() for x in intent],
-                        observed=[x.as_record() for x in observed], owner=owner, detail="", started_at=now,
+          revert: list[dict[str, Any]], owner: str, now: datetime, *, state: str = "applying",
+          plan: Plan | None = None) -> DeploymentRow:
+    """Record a deployment about to be applied (no key material); ``pending`` when the controller the load
+    balancer runs beside is to apply it. Each listener is recorded by its settings and its number of
+    certificates, and the intent says what the ``plan`` changes, certificate by certificate (added,
+    replaced, removed, with fingerprints): a record of its own size, however many certificates the load
+    balancer serves (the store holds the rest)."""
+    changes = {s.lb_port: certificate_changes(s.before, s.after) for s in plan.changes()} if plan else {}
+    row = DeploymentRow(load_balancer=lb, state=state,
+                        intent=[_record(x, changes.get(x.lb_port, []) if plan else None) for x in intent],
+                        observed=[_record(x) for x in observed], owner=owner, detail="", started_at=now,
                         batch=batch, revert=revert)
     session.add(row)
     session.flush()
     return row
 
 
+def _record(listener: ListenerSpec, changes: Sequence[tuple[str, str, str | None]] | None = None) -> dict[str, Any]:
+    data: dict[str, Any] = {**listener.describe(certificates=False), "certificate_count": len(listener.certificates)}
+    if changes is not None:
+        data["changes"] = [{"change": verb, "name": name, "fingerprint_sha256": fingerprint}
+                           for verb, name, fingerprint in changes]
+    return data
+
+
 def finish(session: Session, ids: Sequence[int], state: str, now: datetime, detail: str = "") -> None:
-    for row in session.scalars(select(DeploymentRow).where(DeploymentRow.id.in_(ids))):
-        row.state, row.finished_at, row.detail = state, now, detail[:2000]
+    """One UPDATE: the rows (and their intent) are not read back."""
+    if ids:
+        session.execute(update(DeploymentRow).where(DeploymentRow.id.in_(list(ids)))
+                        .values(state=state, finished_at=now, detail=detail[:2000]))
 
 
 def unfinished(session: Session, lb: str | None = None) -> list[DeploymentRow]:
@@ -86,24 +103,26 @@ def unfinished(session: Session, lb: str | None = None) -> list[DeploymentRow]:
     return list(session.scalars(query))
 
 
-def intent_of(row: DeploymentRow) -> tuple[ListenerSpec, ...]:
-    return tuple(ListenerSpec.from_record(x) for x in row.intent)
-
-
-def observed_of(row: DeploymentRow) -> tuple[ListenerSpec, ...]:
-    return tuple(ListenerSpec.from_record(x) for x in row.observed)
-
-
 # -- putting the store back ---------------------------------------------------------------------------------
-def listeners_snapshot(lb: LoadBalancerRow) -> dict[str, Any]:
-    """How to put ``lb``'s listeners back as they are now (settings and certificate names, in order)."""
+def listeners_snapshot(session: Session, lb: LoadBalancerRow) -> dict[str, Any]:
+    """How to put ``lb``'s listeners back as they are now (settings and certificate names, in order); read
+    with two queries, so a listener of thousands of certificates loads no object per certificate."""
+    session.flush()
+    listeners = session.execute(select(ListenerRow.id, ListenerRow.lb_port, ListenerRow.instance_port,
+                                       ListenerRow.instance_protocol, ListenerRow.redirect_http, ListenerRow.hsts,
+                                       ListenerRow.tls_profile).where(ListenerRow.load_balancer_id == lb.id)
+                                .order_by(ListenerRow.lb_port)).all()
+    names: dict[int, list[str]] = {row[0]: [] for row in listeners}
+    for listener_id, name in session.execute(
+            select(TerminationRow.listener_id, CertificateRow.name).join(CertificateRow)
+            .where(TerminationRow.listener_id.in_(list(names)))
+            .order_by(TerminationRow.listener_id, TerminationRow.position, TerminationRow.id)):
+        names[listener_id].append(name)
     return {"kind": "listeners", "lb": lb.name,
-            "listeners": [{"lb_port": x.lb_port, "instance_port": x.instance_port,
-                           "instance_protocol": x.instance_protocol, "redirect_http": x.redirect_http,
-                           "hsts": x.hsts, "tls_profile": x.tls_profile,
-                           "certificates": [t.certificate.name for t in sorted(x.terminations,
-                                                                              key=lambda t: t.position)]}
-                          for x in lb.listeners]}
+            "listeners": [{"lb_port": port, "instance_port": instance_port, "instance_protocol": protocol,
+                           "redirect_http": redirect, "hsts": hsts, "tls_profile": profile,
+                           "certificates": names[listener_id]}
+                          for listener_id, port, instance_port, protocol, redirect, hsts, profile in listeners]}
 
 
 def certificate_snapshot(name: str, fingerprint: str) -> dict[str, Any]:
@@ -136,3 +155,18 @@ def _put_back_listeners(session: Session, action: dict[str, Any], now: datetime)
         for position, name in enumerate(data["certificates"]):
             cert = session.scalars(select(CertificateRow).where(CertificateRow.name == name)).one()
             listener.terminations.append(TerminationRow(certificate=cert, position=position, created_at=now))
+
+
+#: finished deployments kept per load balancer (the journal's history); older ones are pruned
+KEEP_FINISHED = 200
+
+
+def prune(session: Session, lb: str, keep: int = KEEP_FINISHED) -> None:
+    """Forget the finished deployments of ``lb`` beyond the newest ``keep`` (unfinished ones are never
+    pruned: they are what a reconcile finishes)."""
+    cutoff = session.scalars(select(DeploymentRow.id).where(DeploymentRow.load_balancer == lb,
+                                                            DeploymentRow.finished_at.is_not(None))
+                             .order_by(DeploymentRow.id.desc()).offset(keep).limit(1)).first()
+    if cutoff is not None:
+        session.execute(delete(DeploymentRow).where(DeploymentRow.load_balancer == lb, DeploymentRow.id <= cutoff,
+                                                    DeploymentRow.finished_at.is_not(None)))

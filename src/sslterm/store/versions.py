@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sslterm.engine.model import CertSlot
 from sslterm.errors import NotFound
 from sslterm.store.schema import CertificateRow, CertificateVersionRow
 
@@ -63,3 +64,9 @@ def restore(row: CertificateRow, fingerprint: str) -> None:
         setattr(row, column, getattr(version, column))
     row.updated_at = version.added_at
     row.versions.remove(version)
+
+
+def slot_of(version: CertificateVersionRow) -> CertSlot:
+    """A kept version as a listener served it (its served id names its uploads)."""
+    return CertSlot("", version.fingerprint, tuple(version.sans), version.key_type,
+                    chain=tuple(entry["fingerprint_sha256"] for entry in version.chain))

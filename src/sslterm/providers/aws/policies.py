@@ -45,6 +45,11 @@ def security_policy(family: Family, profile: Profile) -> str:
     return policy
 
 
+def profile_of(family: Family, policy: str | None) -> str:
+    """sslterm's TLS profile for a security policy read back (``custom``: one sslterm does not set)."""
+    return next((profile for profile, name in SECURITY_POLICIES[family].items() if name == policy), "custom")
+
+
 #: certificates a load balancer holds besides its listeners' default certificates, by default; an account
 #: may have it raised (elbv2 describe_account_limits: certificates-per-application-load-balancer) [quota]
 CERTIFICATE_QUOTA: Final = 25

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import compress, count, repeat
+from operator import attrgetter, is_, is_not
 from pathlib import Path
 
 from sslterm import grammar
@@ -40,11 +42,47 @@ def crt_list_line(certs_dir: str, name: str, sans: Sequence[str]) -> str:
     return " ".join([f"{grammar.parse_path(certs_dir, 'certificate directory')}/{name}.pem", *filters])
 
 
+#: crt-list lines by certificates directory, then by (name, SANs): a line depends on nothing else, and a
+#: listener of ten thousand certificates is rendered again on every change of one of them (bounded)
+_LINES: dict[str, dict[tuple[str, tuple[str, ...]], str]] = {}
+MAX_CACHED_LINES = 200_000
+_NAME_AND_SANS = attrgetter("name", "sans")
+
+
+#: the last crt-list rendered per certificates directory and port: (its certificates, its text); a rotation
+#: keeps every name and SAN, so its text is that one again, found without a Python step per certificate
+_LAST: dict[tuple[str, int], tuple[tuple[object, ...], str]] = {}
+
+
 def crt_list(layout: Layout, listener: ListenerSpec) -> str:
     certs_dir = str(layout.certs)
-    lines = ["# written by sslterm; the first line is the default certificate"]
-    lines += [crt_list_line(certs_dir, c.name, c.sans) for c in listener.certificates]
-    return "\n".join(lines) + "\n"
+    certificates = listener.certificates
+    last = _LAST.get((certs_dir, listener.lb_port))
+    if last is not None and len(last[0]) == len(certificates) and all(
+            _NAME_AND_SANS(old) == _NAME_AND_SANS(new) for old, new in
+            ((last[0][i], certificates[i]) for i in compress(count(), map(is_not, last[0], certificates)))):
+        _LAST[certs_dir, listener.lb_port] = (certificates, last[1])
+        return last[1]
+    text = _render_crt_list(certs_dir, listener)
+    if len(_LAST) > 1000:
+        _LAST.clear()
+    _LAST[certs_dir, listener.lb_port] = (certificates, text)
+    return text
+
+
+def _render_crt_list(certs_dir: str, listener: ListenerSpec) -> str:
+    cached = _LINES.setdefault(certs_dir, {})
+    keys = list(map(_NAME_AND_SANS, listener.certificates))
+    try:
+        lines = list(map(cached.get, keys))
+    except TypeError:  # not hashable: nothing a store or a crt-list gives (a direct caller's odd value)
+        lines = [crt_list_line(certs_dir, name, sans) for name, sans in keys]
+    if None in lines:
+        if sum(map(len, _LINES.values())) + len(keys) > MAX_CACHED_LINES:
+            cached.clear()
+        for i in compress(count(), map(is_, lines, repeat(None))):
+            lines[i] = cached[keys[i]] = crt_list_line(certs_dir, *keys[i])
+    return "\n".join(["# written by sslterm; the first line is the default certificate", *lines]) + "\n"  # type: ignore[list-item]
 
 
 def render(options: HAProxyOptions, listeners: Sequence[ListenerSpec], layout: Layout,
@@ -148,8 +186,22 @@ def _check_listener(listener: ListenerSpec) -> None:
         _check_port(listener.instance_port, "--instance-port")
     _check_choice(listener.instance_protocol, INSTANCE_PROTOCOLS, "--instance-protocol")
     _check_choice(listener.tls_profile, TLS_PROFILES, "--tls-profile")
-    for slot in listener.certificates:
-        _check_name(slot.name)
+    unchecked: set[object] | None
+    try:
+        unchecked = set(map(_NAME, listener.certificates)) - _GOOD_NAMES
+    except TypeError:  # a name that is not even hashable: check them all
+        unchecked = None
+    if unchecked == set():
+        return
+    for slot in listener.certificates:  # in order, as before: the first bad name is the one named
+        if unchecked is None or not isinstance(slot.name, str) or slot.name in unchecked:
+            _check_name(slot.name)
+    if unchecked is not None and len(_GOOD_NAMES) < MAX_CACHED_LINES:
+        _GOOD_NAMES.update(n for n in unchecked if isinstance(n, str))
+
+
+_NAME = attrgetter("name")
+_GOOD_NAMES: set[object] = set()  # names that passed _check_name (a pure check): not checked again
 
 
 def _check_port(value: object, what: str) -> None:

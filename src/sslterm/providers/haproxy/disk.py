@@ -65,6 +65,25 @@ def crt_list_lines(text: str) -> list[str]:
     return [" ".join(line.split()) for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
 
 
+_PARSED: dict[str, list[str]] = {}  # the last crt-lists parsed, by text (a change reads its own last one back)
+
+
+def crt_list_lines_after(before: str, text: str) -> tuple[list[str], list[str]]:
+    """:func:`crt_list_lines` of ``before`` and of ``text``, parsed once per text: when ``text`` is ``before``
+    with lines appended (a certificate added), only those lines are parsed. Copies: callers may change them."""
+    old = _PARSED.get(before)
+    if old is None:
+        old = crt_list_lines(before)
+    new = _PARSED.get(text)
+    if new is None:
+        new = (old + crt_list_lines(text[len(before):]) if before.endswith("\n") and text.startswith(before)
+               else crt_list_lines(text))
+    if len(_PARSED) > 8:
+        _PARSED.clear()
+    _PARSED[before], _PARSED[text] = old, new
+    return list(old), list(new)
+
+
 def crt_list_files(text: str) -> list[str]:
     """The certificate file each entry of a crt-list names, in order (the first is the default)."""
     return [words[0] for words in map(str.split, text.splitlines()) if words and not words[0].startswith("#")]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import groupby
 from pathlib import Path
@@ -60,7 +60,7 @@ class FileSet:
 
     kept_dir: Path
     contents: dict[Path, str | None] = field(default_factory=dict)
-    kept: list[str] = field(default_factory=list)
+    kept: Sequence[str] = ()
 
     def kept_paths(self) -> list[Path]:
         return [self.kept_dir / f"{name}.pem" for name in self.kept]

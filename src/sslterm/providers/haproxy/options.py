@@ -49,6 +49,10 @@ class HAProxyOptions:
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any]) -> HAProxyOptions:
         mode = "attached" if raw.get("config") else "managed"
+        cloud = sorted(k for k in ("name", "region", "cert_store", "target_group") if raw.get(k))
+        if cloud:
+            raise InputError(f"--{cloud[0].replace('_', '-')} is not an option of haproxy", code="invalid-option",
+                             hint="those are for --kind aws-elb / aws-alb")
         foreign = sorted(k for k in (_MANAGED_ONLY if mode == "attached" else _ATTACHED_ONLY) if raw.get(k))
         if foreign:
             names = ", ".join("--" + k.replace("_", "-").removesuffix("s") for k in foreign)

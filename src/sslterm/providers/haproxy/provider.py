@@ -19,14 +19,19 @@ import contextlib
 import fcntl
 import functools
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import replace
+from itertools import chain
+from operator import attrgetter
 from pathlib import Path
 from typing import ClassVar, ParamSpec, TypeVar
 
 from sslterm.engine.contract import (
+    TLS_PROFILES,
     Capabilities,
     CertRef,
     CertSlot,
@@ -40,13 +45,15 @@ from sslterm.errors import ProviderError, UnsafePlan
 from sslterm.files import ensure_private_dir, write_atomic
 from sslterm.ports import LocalEndpoint
 from sslterm.providers.haproxy import state
+from sslterm.providers.haproxy.cache import FilesCache
 from sslterm.providers.haproxy.config import render
-from sslterm.providers.haproxy.disk import crt_list_files, crt_list_lines, port_of_crt_list
-from sslterm.providers.haproxy.files import FileSet, digest, is_leftover, read_or_none, sync_dir
+from sslterm.providers.haproxy.diff import replaced_files, replaced_only, with_slot, without_material
+from sslterm.providers.haproxy.disk import crt_list_files, crt_list_lines_after, port_of_crt_list
+from sslterm.providers.haproxy.files import FileSet, digest, read_or_none, sync_dir
 from sslterm.providers.haproxy.layout import Layout
 from sslterm.providers.haproxy.options import HAProxyOptions
 from sslterm.providers.haproxy.process import Process, check_config
-from sslterm.providers.haproxy.runtime import RuntimeAPI
+from sslterm.providers.haproxy.runtime import Loaded, RuntimeAPI
 from sslterm.providers.haproxy.state import Change, Notes
 from sslterm.providers.haproxy.survey import (
     UNSETTLED,
@@ -90,8 +97,12 @@ class HAProxyProvider:
         self.version = version
         #: a certificate is replaced in place (runtime API on 2.1+, else a hitless reload with the same
         #: listeners); every TLS profile, redirect, HSTS and HTTPS to the backends can be rendered
-        self.capabilities = Capabilities(rotate_in_place=True, hot_add=version.runtime_add,
-                                         first_is_default=options.mode == "managed")
+        managed = options.mode == "managed"
+        #: attached: the operator's configuration decides the listener's settings (sslterm renders only its
+        #: crt-lists), so none but the default ones can be asked for
+        self.capabilities = Capabilities(rotate_in_place=True, hot_add=version.runtime_add, first_is_default=managed,
+                                         redirect_http=managed, hsts=managed, https_to_instances=managed,
+                                         tls_profiles=TLS_PROFILES if managed else ("intermediate",))
         self.timing = Timing()  # a reload is live within seconds; the socket answers at once
         self.scope = f"haproxy:{name}"  # staged copies belong to this load balancer alone
         admin = Path(options.socket) if options.socket else layout.admin_socket
@@ -102,6 +113,10 @@ class HAProxyProvider:
         self.last_path = "none"
         #: what this process staged or saw served: a rollback later in the same command may need it staged
         self._kept: set[str] = set()
+        #: what the files said last, while they say the same (cache.py)
+        self._files = FilesCache(layout, managed=options.mode == "managed")
+        #: a survey whose served ids are all in ``_kept`` already (the one this provider's last change made)
+        self._merged: Survey | None = None
 
     # -- contract ---------------------------------------------------------------------------------
     def check(self, listeners: Sequence[ListenerSpec]) -> None:
@@ -144,8 +159,7 @@ class HAProxyProvider:
         staged = self.upload(slot)
 
         def wanted(current: tuple[ListenerSpec, ...]) -> tuple[ListenerSpec, ...]:
-            return tuple(replace(x, certificates=tuple(slot if c.name == slot.name else c for c in x.certificates))
-                         for x in current)
+            return tuple(with_slot(x, slot) for x in current)
 
         self._change(wanted)
         return staged
@@ -167,7 +181,23 @@ class HAProxyProvider:
         """What the files say (what a restart serves), with what HAProxy's memory does not match after an
         interrupted change reported unsettled (survey.py). Every TLS listener of a managed HAProxy is
         sslterm's; an attached one's own binds are the operator's and never touched."""
-        return Observed(self._survey().reported())
+        return Observed(self._survey().reported(), self._foreign_ports())
+
+    def _foreign_ports(self) -> tuple[int, ...]:
+        """Attached: the ports of the operator's TLS binds that name no crt-list of sslterm's (never touched).
+        A configuration that cannot be read reports none (``check`` then refuses what needs it)."""
+        if self.options.mode != "attached":
+            return ()
+        try:
+            text = Path(self.options.config or "").read_text()
+        except OSError:
+            return ()
+        ports = set()
+        for line in text.splitlines():
+            found = _BIND.match(line)
+            if found and " ssl" in f" {found['rest']}" and str(self.layout.root) not in found["rest"]:
+                ports.add(int(found["port"]))
+        return tuple(sorted(ports))
 
     def verify(self, listener: ListenerSpec, only: Collection[str] | None = None) -> list[Served]:
         return handshakes(self, listener, only)
@@ -202,7 +232,7 @@ class HAProxyProvider:
             survey = self._survey()
             if survey.settled and (survey.change is not None or survey.stale):
                 self._note(survey.listeners, survey, {}, FileSet(self.layout.certs))
-            self._sweep(survey, survey.served_ids())
+            self._sweep(survey, survey.served_ids)
 
     @translated
     def start(self) -> None:
@@ -235,31 +265,38 @@ class HAProxyProvider:
         """The files' listeners; after an interrupted change (a change mark) and while HAProxy runs, what its
         memory holds for what that change touched, too."""
         managed = self.options.mode == "managed"
-        found = read_files(self.layout, managed=managed)
+        found = self._files.look(functools.partial(read_files, self.layout, managed=managed))
         if found.change is None or not self._live():
             return found
         master = master_mark(self.process.master_state) if managed else None
         return compare_memory(found, self.layout, self.runtime, master)
 
-    def _sweep(self, survey: Survey, keep: set[str]) -> None:
+    def _sweep(self, survey: Survey, keep: Callable[[], AbstractSet[str]]) -> None:
         """Remove what a crash can leave behind, all of it unused (a private key with no certificate that uses
         it is the point): temporary files never renamed, crt-lists the configuration does not name
-        (managed), certificate files no crt-list names, staged copies not in ``keep``. File names are
-        compared as strings: this runs on every change, over every certificate."""
+        (managed), certificate files no crt-list names, staged copies not in ``keep()``. File names are
+        compared as strings: this runs after every change. ``certs/`` is not listed again while nothing
+        but this provider's own changes touched it since it was last swept (cache.py watches it)."""
         root, certs, staging = self.layout.root, self.layout.certs, self.layout.staging
-        removed = [Path(d, n) for d in (root, certs, staging) for n in _names(d) if is_leftover(Path(n))]
-        lists = [root / n for n in _names(root) if port_of_crt_list(root / n, root) is not None]
+        in_root, in_certs = _names(root), None if self._files.clean else _names(certs)
+        staged, in_staging = self._files.staged()  # served ids of staged copies, other entries
+        removed = [Path(d, n) for d, names in ((root, in_root), (certs, in_certs or ()), (staging, in_staging))
+                   for n in names if n.startswith(".") and n.endswith(".tmp")]  # files.is_leftover
+        lists = [root / n for n in in_root if port_of_crt_list(root / n, root) is not None]
         if self.options.mode == "managed":
             named = {self.layout.crt_list(x.lb_port) for x in survey.listeners}
             removed += [p for p in lists if p not in named]
             lists = [p for p in lists if p in named]
-        pems = {f for p in lists for f in crt_list_files(read_or_none(p) or "")}
-        removed += [certs / n for n in _names(certs) if n.endswith(".pem") and f"{certs}/{n}" not in pems]
-        removed += [staging / n for n in _names(staging) if n.endswith(".pem") and n[:-4] not in keep]
+        if in_certs is not None:
+            pems = {f for p in lists for f in crt_list_files(read_or_none(p) or "")}
+            removed += [certs / n for n in in_certs if n.endswith(".pem") and f"{certs}/{n}" not in pems]
+        removed += [staging / f"{served_id}.pem" for served_id in (staged - keep() if staged else ())]
         for path in removed:
             path.unlink(missing_ok=True)
         for directory in {p.parent for p in removed}:
             sync_dir(directory)
+        if in_certs is not None:
+            self._files.swept()
 
     # -- making it live ---------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -277,13 +314,18 @@ class HAProxyProvider:
         ``cleanup``), then bring the files and HAProxy to ``wanted_of(the listeners the files have)``."""
         with self._locked():
             survey = self._survey()
-            self._kept |= survey.served_ids()  # a rollback later in this process may need them staged
+            if survey is not self._merged:  # a rollback later in this process may need them staged
+                self._kept |= survey.served_ids()
+                self._merged = survey
             if survey.change is not None:
-                self._sweep(survey, self._kept | {c.served_id for c in survey.notes.slots().values()})
-            self._converge(survey, self._resolve(wanted_of(survey.listeners), survey))
+                self._sweep(survey, lambda: self._kept | {c.served_id for c in survey.notes.slots().values()})
+            wanted = tuple(sorted(wanted_of(survey.listeners), key=_port))  # one order: the same files
+            self._converge(survey, self._resolve(wanted, survey))
 
     def _resolve(self, wanted: tuple[ListenerSpec, ...], survey: Survey) -> tuple[ListenerSpec, ...]:
         """An unsettled certificate (a rollback to what observe reported) is the one its file holds."""
+        if not any(UNSETTLED in map(_fingerprint, x.certificates) for x in wanted):
+            return wanted
         on_disk = {c.name: c for x in survey.listeners for c in x.certificates}
 
         def real(slot: CertSlot) -> CertSlot:
@@ -300,6 +342,9 @@ class HAProxyProvider:
         as it is on disk, unread."""
         rendered = render(self.options, wanted, self.layout, self.version)
         files = FileSet(self.layout.certs)
+        replaced = replaced_only(current, wanted)
+        if replaced is not None:  # certificates replaced (a rotation): the others are kept, not compared
+            return replaced_files(files, self.layout, rendered, wanted, replaced)
         have = {c.name: c.served_id for lst in current for c in lst.certificates}
         want = {c.name: c.served_id for lst in wanted for c in lst.certificates}
         for port in {x.lb_port for x in current} - {x.lb_port for x in wanted}:
@@ -309,11 +354,13 @@ class HAProxyProvider:
         if rendered.config is not None:
             files.contents[self.layout.config] = rendered.config
         files.contents.update(rendered.crt_lists)
+        kept = []
         for name, served_id in want.items():
             if have.get(name) == served_id:
-                files.kept.append(name)
+                kept.append(name)
             else:
                 files.contents[self.layout.pem(name)] = self.layout.staged(served_id).read_text()
+        files.kept = kept
         return files
 
     def _converge(self, survey: Survey, wanted: tuple[ListenerSpec, ...]) -> None:
@@ -362,12 +409,21 @@ class HAProxyProvider:
     def _note(self, wanted: Sequence[ListenerSpec], survey: Survey, changes: Mapping[Path, str | None],
               files: FileSet) -> None:
         """The change is live: note the listeners and the identity of their files, then remove the mark."""
-        names = {c.name for x in wanted for c in x.certificates}
+        names = set(map(_name, chain.from_iterable(x.certificates for x in wanted)))
         written = {p.stem for p, c in changes.items() if c is not None and p.parent == self.layout.certs}
-        known = {n: i for n, i in survey.files.items() if n not in written}
+        known = dict(survey.files)
+        for gone in (known.keys() - names) | written:
+            known.pop(gone, None)
         config = digest(files.contents[self.layout.config]) if self.layout.config in files.contents else survey.config
-        state.save(self.layout.state, Notes(tuple(wanted), identities(self.layout, names, known), config))
+        listeners = tuple(sorted(map(without_material, wanted), key=lambda x: x.lb_port))
+        notes = Notes(listeners, known | identities(self.layout, names - known.keys(), {}), config)
+        state.save(self.layout.state, notes)
         state.end(self.layout.change)
+        # what read_files would now read back (the notes describe the files exactly)
+        seeded = Survey(listeners, notes, notes.files, config, None, False, loaded_config=config)
+        self._files.seed(seeded, written | {p.stem for p in changes if p.parent == self.layout.certs})
+        if survey is self._merged:  # and what it serves was seen (that survey) or staged by this process
+            self._merged = seeded
 
     def _referenced(self, path: Path) -> bool:
         """Attached: whether the operator's configuration names ``path`` (unreadable: assume it does)."""
@@ -400,9 +456,9 @@ class HAProxyProvider:
         for port in (ports | survey.unsettled_ports) - {None}:
             assert port is not None
             path = self.layout.crt_list(port)
-            new = crt_list_lines(changes[path] or "" if path in changes else read_or_none(path) or "")
-            base = (survey.memory_lines.get(port) if port in survey.unsettled_ports
-                    else crt_list_lines(read_or_none(path) or ""))
+            on_disk = read_or_none(path) or ""
+            old, new = crt_list_lines_after(on_disk, changes[path] or "" if path in changes else on_disk)
+            base = survey.memory_lines.get(port) if port in survey.unsettled_ports else old
             out[path] = (base, new)
         return out
 
@@ -427,15 +483,16 @@ class HAProxyProvider:
         certificate first (``new ssl cert``) only when HAProxy does not have it yet, as when a certificate
         served on one port is enabled on a second one."""
         appends = self._crt_list_appends(changes, survey)
-        loaded = set(self.runtime.loaded_certificates()[0])
         pushes = [p for p, c in changes.items() if p.suffix == ".pem" and c is not None]
         pushes += [self.layout.pem(n) for n in sorted(survey.unsettled_certs) if self.layout.pem(n) not in changes]
+        loaded = Loaded(self.runtime, len(pushes) + sum(len(new) - len(base or ()) for base, new in appends.values()))
         undo = files.apply()  # persist first: a restart serves the same
+        quiet = survey.change is None  # no change was interrupted: no stale transaction is expected
         swapped: list[Path] = []
         added = False
         try:
             for path in (p for p in pushes if str(p) in loaded):
-                self.runtime.replace(path, changes.get(path) or read_or_none(path) or "")
+                self.runtime.replace(path, changes.get(path) or read_or_none(path) or "", expect_none=quiet)
                 swapped.append(path)
             for crt_list, (base, new) in appends.items():
                 for line in new[len(base or ()):]:
@@ -444,7 +501,8 @@ class HAProxyProvider:
                     if str(pem) in loaded:
                         self.runtime.add_line(crt_list, line)
                     else:
-                        self.runtime.add(pem, changes.get(pem) or read_or_none(pem) or "", crt_list, line)
+                        self.runtime.add(pem, changes.get(pem) or read_or_none(pem) or "", crt_list, line,
+                                         expect_none=quiet)
                         loaded.add(str(pem))
             self.last_path = "runtime"
         except ProviderError as refused:
@@ -497,6 +555,10 @@ class HAProxyProvider:
                     write_atomic(target, self._to_candidate(content, root).encode(), sync=False)
             for path in files.kept_paths():  # unchanged certificates: a hard link, not a copy
                 os.link(path, root / "certs" / path.name)
+            for name in _names(self.layout.root):  # crt-lists this change leaves as they are
+                path = self.layout.root / name
+                if path not in files.contents and port_of_crt_list(path, self.layout.root) is not None:
+                    write_atomic(root / name, self._to_candidate(path.read_text(), root).encode(), sync=False)
             if self.options.mode == "managed":
                 check_config(self.binary, root / "haproxy.cfg")
             else:
@@ -532,8 +594,20 @@ class HAProxyProvider:
             self.last_path = "start"
 
 
+#: a bind line of an operator's configuration: its port, and the rest of the line
+_BIND = re.compile(r"\s*bind\s+\S*:(?P<port>[0-9]{1,5})(?:,\S*)?(?P<rest>(?:\s.*)?)$")
+
+
+def _port(listener: ListenerSpec) -> int:
+    return listener.lb_port
+
+
 def _nothing() -> None:
     return None
+
+
+_fingerprint = attrgetter("fingerprint")
+_name = attrgetter("name")
 
 
 def _names(directory: Path) -> list[str]:

@@ -75,6 +75,11 @@ class RuntimeAPI:
             return None
         return [" ".join(line.split()) for line in reply.splitlines() if line.strip() and not line.startswith("#")]
 
+    def has_certificate(self, path: Path) -> bool:
+        """Whether HAProxy has a certificate store for the file ``path`` (what ``loaded_certificates`` lists,
+        asked for one file: the reply does not grow with the number of certificates)."""
+        return self.command(f"show ssl cert {path}").startswith("Filename:")
+
     def abort_pending(self) -> None:
         for name in self.loaded_certificates()[1]:
             self.command(f"abort ssl cert {name}")
@@ -87,11 +92,23 @@ class RuntimeAPI:
         first = reply.strip().splitlines()[0] if reply.strip() else "no reply (payload too large?)"
         raise ProviderError(f"HAProxy refused {what}: {first}", code="haproxy-runtime")
 
-    def replace(self, path: Path, pem: str, *, pending_checked: bool = False) -> None:
-        """set + commit: the next handshake gets the new certificate; nothing is reloaded."""
-        name = str(path)
+    def replace(self, path: Path, pem: str, *, pending_checked: bool = False, expect_none: bool = False) -> None:
+        """set + commit: the next handshake gets the new certificate; nothing is reloaded. A stale
+        transaction is aborted first (listing every certificate HAProxy has); with ``expect_none`` (none
+        can be open: no change was interrupted), only when HAProxy refuses, and then once more."""
+        if expect_none and not pending_checked:
+            try:
+                self._set_commit(path, pem)
+            except ProviderError:
+                self.abort_pending()
+                self._set_commit(path, pem)
+            return
         if not pending_checked:
             self.abort_pending()
+        self._set_commit(path, pem)
+
+    def _set_commit(self, path: Path, pem: str) -> None:
+        name = str(path)
         reply = self.command(f"set ssl cert {name}", _payload(pem))
         if f"for certificate {name}!" not in reply:
             # 2.6.12 names another certificate when it mixed transactions up: never commit that
@@ -102,12 +119,23 @@ class RuntimeAPI:
                                 code="haproxy-runtime")
         self._expect(self.command(f"commit ssl cert {name}"), "Success!", f"commit ssl cert {name}", abort=name)
 
-    def add(self, path: Path, pem: str, crt_list: Path, line: str) -> None:
-        """new + set + commit + add ssl crt-list: a new SNI certificate, served without a reload."""
+    def add(self, path: Path, pem: str, crt_list: Path, line: str, *, expect_none: bool = False) -> None:
+        """new + set + commit + add ssl crt-list: a new SNI certificate, served without a reload (a stale
+        transaction aborted first; with ``expect_none``, only when HAProxy refuses, and then once more)."""
         name = str(path)
-        self.abort_pending()
-        self._expect(self.command(f"new ssl cert {name}"), "New empty certificate store", f"new ssl cert {name}")
-        self.replace(path, pem, pending_checked=True)
+        if not expect_none:
+            self.abort_pending()
+        try:
+            self._expect(self.command(f"new ssl cert {name}"), "New empty certificate store", f"new ssl cert {name}")
+            self.replace(path, pem, pending_checked=True)
+        except ProviderError:
+            if not expect_none:
+                raise
+            self.abort_pending()
+            if not self.has_certificate(path):
+                self._expect(self.command(f"new ssl cert {name}"), "New empty certificate store",
+                             f"new ssl cert {name}")
+            self.replace(path, pem, pending_checked=True)
         self.add_line(crt_list, line)
 
     def add_line(self, crt_list: Path, line: str) -> None:
@@ -125,3 +153,21 @@ def _pending_name(reply: str) -> str | None:
     if marker not in reply:
         return None
     return reply.split(marker, 1)[1].split("!", 1)[0].strip() or None
+
+
+class Loaded:
+    """Which certificate files HAProxy has loaded: asked file by file when there are few to ask about
+    (``expected``), else read from one listing of all of them."""
+
+    def __init__(self, runtime: RuntimeAPI, expected: int) -> None:
+        self.runtime = runtime
+        self.names: set[str] | None = set(runtime.loaded_certificates()[0]) if expected > 16 else None
+        self.added: set[str] = set()
+
+    def __contains__(self, name: object) -> bool:
+        if name in self.added or self.names is not None:
+            return name in self.added or name in (self.names or ())
+        return isinstance(name, str) and self.runtime.has_certificate(Path(name))
+
+    def add(self, name: str) -> None:
+        self.added.add(name)

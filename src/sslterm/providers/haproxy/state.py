@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
+from itertools import compress, count, repeat
+from operator import is_
 from pathlib import Path
+from typing import Generic, TypeVar
 
 from sslterm.engine.contract import CertSlot, ListenerSpec
 from sslterm.files import write_atomic
@@ -48,10 +51,55 @@ def load(path: Path) -> Notes:
 
 
 def save(path: Path, notes: Notes) -> None:
-    """Written atomically and synced; the change mark's removal, just after, syncs the directory."""
-    body = {"listeners": [lst.as_record() for lst in sorted(notes.listeners, key=lambda x: x.lb_port)],
-            "files": {k: list(v) for k, v in sorted(notes.files.items())}, "config": notes.config}
-    write_atomic(path, json.dumps(body, separators=(",", ":")).encode())
+    """Written atomically and synced; the change mark's removal, just after, syncs the directory. The same
+    JSON as ``{"listeners": [x.as_record() ...], "files": {name: [inode, size, mtime]}, "config": ...}``,
+    made of pieces kept per certificate and per file identity: a change of one certificate among ten
+    thousand re-encodes that one."""
+    listeners = []
+    for lst in sorted(notes.listeners, key=lambda x: x.lb_port):
+        settings = json.dumps(lst.describe(certificates=False), separators=(",", ":"))
+        listeners.append(f'{settings[:-1]},"certificates":[{_SLOTS.joined(lst.certificates)}]}}')
+    files = _FILES.joined(notes.files.items())
+    body = f'{{"listeners":[{",".join(listeners)}],"files":{{{files}}},"config":{json.dumps(notes.config)}}}'
+    write_atomic(path, body.encode())
+
+
+K = TypeVar("K")
+
+
+class _Pieces(Generic[K]):
+    """JSON text by key, made once (up to ``limit`` keys; then started afresh)."""
+
+    def __init__(self, encode: Callable[[K], str], key: Callable[[K], Hashable] | None = None,
+                 limit: int = 100_000) -> None:
+        self.encode, self.key, self.limit = encode, key, limit
+        self.text: dict[Hashable, str] = {}
+        self.held: dict[Hashable, K] = {}  # keys made from object ids: the objects stay alive while kept
+
+    def joined(self, items: Iterable[K]) -> str:
+        items = list(items)
+        keys: list[Hashable] = list(map(self.key, items)) if self.key else items  # type: ignore[assignment]
+        found = list(map(self.text.get, keys))
+        if None in found:
+            if len(self.text) + len(items) > self.limit:
+                self.text, self.held = {}, {}
+            for i in compress(count(), map(is_, found, repeat(None))):
+                found[i] = self.text[keys[i]] = self.encode(items[i])
+                self.held[keys[i]] = items[i]
+        return ",".join(found)  # type: ignore[arg-type]
+
+
+def _slot_json(slot: CertSlot) -> str:
+    return json.dumps({"name": slot.name, "fingerprint": slot.fingerprint, "sans": list(slot.sans),
+                       "key_type": slot.key_type, "chain": list(slot.chain)}, separators=(",", ":"))
+
+
+def _file_json(item: tuple[str, FileId]) -> str:
+    return f"{json.dumps(item[0])}:{json.dumps(list(item[1]), separators=(',', ':'))}"
+
+
+_SLOTS: _Pieces[CertSlot] = _Pieces(_slot_json, key=id)
+_FILES: _Pieces[tuple[str, FileId]] = _Pieces(_file_json)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 
 from sslterm.engine.contract import CertSlot, ListenerSpec
@@ -69,14 +70,21 @@ class Survey:
     def by_port(self) -> dict[int, ListenerSpec]:
         return {x.lb_port: x for x in self.listeners}
 
-    def served_ids(self) -> set[str]:
-        return {c.served_id for x in self.listeners for c in x.certificates}
+    def served_ids(self) -> frozenset[str]:
+        return self._served_ids
+
+    @cached_property
+    def _served_ids(self) -> frozenset[str]:  # once per survey: a kept one is asked after every change
+        return frozenset(c.served_id for x in self.listeners for c in x.certificates)
 
     def reported(self) -> tuple[ListenerSpec, ...]:
         """What ``observe`` returns: the files' listeners, with what memory does not match marked."""
         out = []
         for lst in self.listeners:
             whole = lst.lb_port in self.unsettled_ports
+            if not whole and not self.unsettled_certs:  # as the files say (the usual case)
+                out.append(lst)
+                continue
             out.append(replace(lst, certificates=tuple(unsettled(c) if whole or c.name in self.unsettled_certs
                                                        else c for c in lst.certificates)))
         out += [replace(spec, certificates=()) for spec in self.memory_only.values()]

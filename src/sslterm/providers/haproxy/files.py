@@ -119,3 +119,11 @@ def _flush(phase: list[Path], *, bulk: bool) -> None:
         return
     for directory in {p.parent for p in phase}:
         sync_dir(directory)
+
+
+def entries(directory: Path) -> list[str]:
+    """The entries of ``directory``; none when it does not exist."""
+    try:
+        return os.listdir(directory)
+    except FileNotFoundError:
+        return []

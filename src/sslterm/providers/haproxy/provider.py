@@ -1,11 +1,8 @@
 """The HAProxy provider: managed mode (sslterm writes the configuration and runs HAProxy) and attached
 mode (the operator's configuration includes sslterm's crt-lists; sslterm owns those and the certificates).
 
-How a change is made live, cheapest first (docs/haproxy.md):
-1. only certificate contents changed, HAProxy 2.1+: runtime API ``set``/``commit ssl cert`` (no reload);
-2. SNI certificates appended to a crt-list, HAProxy 2.2+: ``new ssl cert`` + ``add ssl crt-list``;
-3. anything else (or the runtime API refusing): ``haproxy -c`` on a candidate copy, write, hitless reload.
-Files are written in every case, so a restart serves the same as the runtime API did.
+Here: which files a change needs (written in every case, so a restart serves the same); golive.py makes them
+live, cheapest first (runtime API, else a validated hitless reload; docs/haproxy.md).
 
 Crash safety (docs/crash-safety.md): every change runs under the load balancer's lock, between a change mark
 (``change.json``, written first) and the notes (``state.json``, written last): files in an order that keeps
@@ -18,17 +15,14 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import functools
-import os
-import re
 import shutil
-import tempfile
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import replace
 from itertools import chain
 from operator import attrgetter
 from pathlib import Path
-from typing import ClassVar, ParamSpec, TypeVar
+from typing import ClassVar
 
 from sslterm.engine.contract import (
     TLS_PROFILES,
@@ -44,16 +38,18 @@ from sslterm.engine.contract import (
 from sslterm.errors import ProviderError, UnsafePlan
 from sslterm.files import ensure_private_dir, write_atomic
 from sslterm.ports import LocalEndpoint
-from sslterm.providers.haproxy import state
+from sslterm.providers.haproxy import attached, state
+from sslterm.providers.haproxy.boundary import translated
 from sslterm.providers.haproxy.cache import FilesCache
 from sslterm.providers.haproxy.config import render
 from sslterm.providers.haproxy.diff import replaced_files, replaced_only, with_slot, without_material
-from sslterm.providers.haproxy.disk import crt_list_files, crt_list_lines_after, port_of_crt_list
-from sslterm.providers.haproxy.files import FileSet, digest, read_or_none, sync_dir
+from sslterm.providers.haproxy.disk import crt_list_files, port_of_crt_list
+from sslterm.providers.haproxy.files import FileSet, digest, entries, read_or_none, sync_dir
+from sslterm.providers.haproxy.golive import GoLive
 from sslterm.providers.haproxy.layout import Layout
 from sslterm.providers.haproxy.options import HAProxyOptions
-from sslterm.providers.haproxy.process import Process, check_config
-from sslterm.providers.haproxy.runtime import Loaded, RuntimeAPI
+from sslterm.providers.haproxy.process import Process
+from sslterm.providers.haproxy.runtime import RuntimeAPI
 from sslterm.providers.haproxy.state import Change, Notes
 from sslterm.providers.haproxy.survey import (
     UNSETTLED,
@@ -64,26 +60,6 @@ from sslterm.providers.haproxy.survey import (
     read_files,
 )
 from sslterm.providers.haproxy.version import Version
-
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-def translated(method: Callable[P, R]) -> Callable[P, R]:
-    """The provider boundary: file and data errors become ProviderError, so the engine rolls back and the
-    user reads one line, not a traceback."""
-
-    @functools.wraps(method)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return method(*args, **kwargs)
-        except OSError as exc:
-            raise ProviderError(f"HAProxy files: {exc.strerror or exc} ({exc.filename or ''})",
-                                code="haproxy-files") from exc
-        except (ValueError, KeyError) as exc:  # a damaged state.json or change.json
-            raise ProviderError(f"HAProxy state is damaged: {exc}", code="haproxy-state") from exc
-
-    return wrapper
 
 
 class HAProxyProvider:
@@ -108,9 +84,8 @@ class HAProxyProvider:
         admin = Path(options.socket) if options.socket else layout.admin_socket
         self.runtime = RuntimeAPI(admin)
         self.process = Process(binary, layout.config, layout.pid_file, layout.master_socket, layout.admin_socket)
+        self.golive = GoLive(name, options, layout, binary, version, self.runtime, self.process)
         self.default_lb_port = options.bind.port if options.bind and options.bind.port else 443
-        #: how the last change went live: "runtime", "reload", "start" or "none" (for tests and benchmarks)
-        self.last_path = "none"
         #: what this process staged or saw served: a rollback later in the same command may need it staged
         self._kept: set[str] = set()
         #: what the files said last, while they say the same (cache.py)
@@ -123,7 +98,7 @@ class HAProxyProvider:
         http_port = self.options.http_bind.port if self.options.http_bind else None
         if self.options.mode == "attached":
             gone = {x.lb_port for x in self.observe().listeners} - {x.lb_port for x in listeners}
-            named = sorted(port for port in gone if self._referenced(self.layout.crt_list(port)))
+            named = sorted(port for port in gone if attached.referenced(self.options, self.layout.crt_list(port)))
             if named:  # the operator's bind line names that crt-list: emptying it would break their reload
                 raise UnsafePlan(f"{self.name} is attached: TLS on port(s) {named} is configured in "
                                  f"{self.options.config}", hint="remove that bind line from your configuration "
@@ -181,23 +156,7 @@ class HAProxyProvider:
         """What the files say (what a restart serves), with what HAProxy's memory does not match after an
         interrupted change reported unsettled (survey.py). Every TLS listener of a managed HAProxy is
         sslterm's; an attached one's own binds are the operator's and never touched."""
-        return Observed(self._survey().reported(), self._foreign_ports())
-
-    def _foreign_ports(self) -> tuple[int, ...]:
-        """Attached: the ports of the operator's TLS binds that name no crt-list of sslterm's (never touched).
-        A configuration that cannot be read reports none (``check`` then refuses what needs it)."""
-        if self.options.mode != "attached":
-            return ()
-        try:
-            text = Path(self.options.config or "").read_text()
-        except OSError:
-            return ()
-        ports = set()
-        for line in text.splitlines():
-            found = _BIND.match(line)
-            if found and " ssl" in f" {found['rest']}" and str(self.layout.root) not in found["rest"]:
-                ports.add(int(found["port"]))
-        return tuple(sorted(ports))
+        return Observed(self._survey().reported(), attached.foreign_ports(self.options, self.layout))
 
     def verify(self, listener: ListenerSpec, only: Collection[str] | None = None) -> list[Served]:
         return handshakes(self, listener, only)
@@ -257,8 +216,13 @@ class HAProxyProvider:
             if not keep_files:
                 shutil.rmtree(self.layout.root, ignore_errors=True)
 
+    @property
+    def last_path(self) -> str:
+        """How the last change went live: "runtime", "reload", "start", "files" or "none" (tests, benchmarks)."""
+        return self.golive.last_path
+
     def alive(self) -> bool:
-        return self._live()
+        return self.golive.live()
 
     # -- what it has now ----------------------------------------------------------------------------
     def _survey(self) -> Survey:
@@ -266,7 +230,7 @@ class HAProxyProvider:
         memory holds for what that change touched, too."""
         managed = self.options.mode == "managed"
         found = self._files.look(functools.partial(read_files, self.layout, managed=managed))
-        if found.change is None or not self._live():
+        if found.change is None or not self.golive.live():
             return found
         master = master_mark(self.process.master_state) if managed else None
         return compare_memory(found, self.layout, self.runtime, master)
@@ -278,7 +242,7 @@ class HAProxyProvider:
         compared as strings: this runs after every change. ``certs/`` is not listed again while nothing
         but this provider's own changes touched it since it was last swept (cache.py watches it)."""
         root, certs, staging = self.layout.root, self.layout.certs, self.layout.staging
-        in_root, in_certs = _names(root), None if self._files.clean else _names(certs)
+        in_root, in_certs = entries(root), None if self._files.clean else entries(certs)
         staged, in_staging = self._files.staged()  # served ids of staged copies, other entries
         removed = [Path(d, n) for d, names in ((root, in_root), (certs, in_certs or ()), (staging, in_staging))
                    for n in names if n.startswith(".") and n.endswith(".tmp")]  # files.is_leftover
@@ -368,23 +332,23 @@ class HAProxyProvider:
         what an interrupted change left unsettled is made live too, even when its files are right."""
         files = self._desired_files(survey.listeners, wanted)
         changes = files.changes()
-        live = self._live()
+        live = self.golive.live()
         if live and not changes and survey.settled:
-            self.last_path = "none"
+            self.golive.last_path = "none"
             if survey.change is not None or survey.stale:
                 self._note(wanted, survey, changes, files)
             return
-        unused = self._unused_by_operator(changes)
-        runtime = not unused and live and self._runtime_possible(changes, survey)
+        unused = attached.unused_by_operator(self.options, changes)
+        runtime = not unused and live and self.golive.runtime_possible(changes, survey)
         self._begin(survey, wanted, files, changes, reload=live and not (unused or runtime))
         restored = functools.partial(state.end, self.layout.change) if survey.settled else _nothing
         if unused:  # files no configuration names: nothing to make live
             files.apply()
-            self.last_path = "files"
+            self.golive.last_path = "files"
         elif runtime:
-            self._apply_runtime(files, changes, survey, restored)
+            self.golive.apply_runtime(files, changes, survey, restored)
         else:
-            self._apply_reload(files, live, restored)
+            self.golive.apply_reload(files, live, restored)
         self._note(wanted, survey, changes, files)
 
     def _begin(self, survey: Survey, wanted: Sequence[ListenerSpec], files: FileSet,
@@ -425,194 +389,10 @@ class HAProxyProvider:
         if survey is self._merged:  # and what it serves was seen (that survey) or staged by this process
             self._merged = seeded
 
-    def _referenced(self, path: Path) -> bool:
-        """Attached: whether the operator's configuration names ``path`` (unreadable: assume it does)."""
-        try:
-            return str(path) in Path(self.options.config or "").read_text()
-        except OSError:
-            return True
-
-    def _unused_by_operator(self, changes: Mapping[Path, str | None]) -> bool:
-        """Attached, and the change only removes crt-lists (and their certificates) that the operator's
-        configuration no longer names: the bind line was removed, so no reload is needed or possible."""
-        return self.options.mode == "attached" and bool(changes) and all(
-            content is None and not (path.suffix == ".txt" and self._referenced(path))
-            for path, content in changes.items())
-
-    def _live(self) -> bool:
-        if self.options.mode == "managed":
-            return self.process.running()
-        try:
-            return "Pid:" in self.runtime.command("show info")
-        except ProviderError:
-            return False
-
-    def _crt_list_appends(self, changes: Mapping[Path, str | None],
-                          survey: Survey) -> dict[Path, tuple[list[str] | None, list[str]]]:
-        """Per crt-list to make live: (the entries HAProxy has, None when unknown; the entries wanted). What
-        HAProxy has is the old file, except for a crt-list an interrupted change left unsettled."""
-        ports = {port_of_crt_list(p, self.layout.root) for p in changes if p.suffix == ".txt"}
-        out: dict[Path, tuple[list[str] | None, list[str]]] = {}
-        for port in (ports | survey.unsettled_ports) - {None}:
-            assert port is not None
-            path = self.layout.crt_list(port)
-            on_disk = read_or_none(path) or ""
-            old, new = crt_list_lines_after(on_disk, changes[path] or "" if path in changes else on_disk)
-            base = survey.memory_lines.get(port) if port in survey.unsettled_ports else old
-            out[path] = (base, new)
-        return out
-
-    def _runtime_possible(self, changes: Mapping[Path, str | None], survey: Survey) -> bool:
-        """Only certificate contents changed or entries appended to crt-lists HAProxy has loaded, and HAProxy
-        can take both through its runtime API; nothing an interrupted change left needs a reload."""
-        if not self.version.runtime_replace or self.layout.config in changes:
-            return False
-        if survey.config_unsettled or survey.memory_only or any(c is None for c in changes.values()):
-            return False
-        for base, new in self._crt_list_appends(changes, survey).values():
-            if base is None or new[:len(base)] != base:
-                return False
-            if len(new) > len(base) and not self.version.runtime_add:
-                return False
-        return True
-
-    def _apply_runtime(self, files: FileSet, changes: Mapping[Path, str | None], survey: Survey,
-                       restored: Callable[[], None]) -> None:
-        """Certificates HAProxy has loaded get ``set ssl cert`` (changed files, and files whose loaded copy
-        an interrupted change left old); entries missing from a crt-list in memory are added, loading their
-        certificate first (``new ssl cert``) only when HAProxy does not have it yet, as when a certificate
-        served on one port is enabled on a second one."""
-        appends = self._crt_list_appends(changes, survey)
-        pushes = [p for p, c in changes.items() if p.suffix == ".pem" and c is not None]
-        pushes += [self.layout.pem(n) for n in sorted(survey.unsettled_certs) if self.layout.pem(n) not in changes]
-        loaded = Loaded(self.runtime, len(pushes) + sum(len(new) - len(base or ()) for base, new in appends.values()))
-        undo = files.apply()  # persist first: a restart serves the same
-        quiet = survey.change is None  # no change was interrupted: no stale transaction is expected
-        swapped: list[Path] = []
-        added = False
-        try:
-            for path in (p for p in pushes if str(p) in loaded):
-                self.runtime.replace(path, changes.get(path) or read_or_none(path) or "", expect_none=quiet)
-                swapped.append(path)
-            for crt_list, (base, new) in appends.items():
-                for line in new[len(base or ()):]:
-                    pem = Path(line.split()[0])
-                    added = True
-                    if str(pem) in loaded:
-                        self.runtime.add_line(crt_list, line)
-                    else:
-                        self.runtime.add(pem, changes.get(pem) or read_or_none(pem) or "", crt_list, line,
-                                         expect_none=quiet)
-                        loaded.add(str(pem))
-            self.last_path = "runtime"
-        except ProviderError as refused:
-            self._runtime_fallback(files, undo, swapped, refused, _nothing if added else restored)
-
-    def _runtime_fallback(self, files: FileSet, undo: FileSet, swapped: Sequence[Path], refused: ProviderError,
-                          restored: Callable[[], None]) -> None:
-        """The runtime API said no: the files are right, so a validated reload makes them live. If that is
-        impossible too, the old files and the certificates already swapped in memory are put back."""
-        try:
-            self._check_candidate(files)
-            self._reload_or_start(self._live())
-        except ProviderError as exc:
-            undo.apply()
-            back = True
-            for path in (p for p in swapped if p in undo.contents):
-                try:
-                    self.runtime.replace(path, undo.contents.get(path) or "")
-                except ProviderError:
-                    back = False
-            if back:
-                restored()
-            raise ProviderError(f"{refused.message}; and the reload instead failed: {exc.message}",
-                                code=exc.code) from exc
-
-    def _apply_reload(self, files: FileSet, live: bool, restored: Callable[[], None]) -> None:
-        self._check_candidate(files)
-        undo = files.apply()
-        try:
-            self._reload_or_start(live)
-        except ProviderError:
-            undo.apply()  # a load that failed left the old worker serving the old files
-            if live:
-                with contextlib.suppress(ProviderError):
-                    self._reload_or_start(live)
-                    restored()
-            else:
-                restored()
-            raise
-
-    def _check_candidate(self, files: FileSet) -> None:
-        """``haproxy -c`` on a copy of the new files (paths rewritten), before anything live changes."""
-        config_path = Path(self.options.config) if self.options.config else self.layout.config
-        with tempfile.TemporaryDirectory(prefix="candidate-", dir=self.layout.root) as tmp:
-            root = Path(tmp)
-            (root / "certs").mkdir(mode=0o700)
-            for path, content in files.contents.items():
-                if content is not None:
-                    target = root / path.relative_to(self.layout.root)
-                    write_atomic(target, self._to_candidate(content, root).encode(), sync=False)
-            for path in files.kept_paths():  # unchanged certificates: a hard link, not a copy
-                os.link(path, root / "certs" / path.name)
-            for name in _names(self.layout.root):  # crt-lists this change leaves as they are
-                path = self.layout.root / name
-                if path not in files.contents and port_of_crt_list(path, self.layout.root) is not None:
-                    write_atomic(root / name, self._to_candidate(path.read_text(), root).encode(), sync=False)
-            if self.options.mode == "managed":
-                check_config(self.binary, root / "haproxy.cfg")
-            else:
-                self._check_attached(config_path, root)
-
-    def _to_candidate(self, text: str, candidate: Path) -> str:
-        """Point crt-list and certificate paths at the candidate copy; sockets keep their real paths
-        (``-c`` binds nothing, and a longer socket path could exceed the 108-byte limit)."""
-        for part in ("/crt-list-", "/certs/"):
-            text = text.replace(f"{self.layout.root}{part}", f"{candidate}{part}")
-        return text
-
-    def _check_attached(self, config_path: Path, candidate: Path) -> None:
-        text = self._to_candidate(config_path.read_text(), candidate)
-        checked = candidate / "operator.cfg"
-        write_atomic(checked, text.encode(), sync=False)
-        check_config(self.binary, checked)
-
-    def _reload_or_start(self, live: bool) -> None:
-        if self.options.mode == "attached":
-            if not self.options.master_socket:
-                raise ProviderError(f"{self.name}: this change needs a reload and no --master-socket was given",
-                                    code="haproxy-no-reload")
-            Process(self.binary, Path(self.options.config or ""), self.layout.pid_file,
-                    Path(self.options.master_socket), Path(self.options.socket or "")).reload()
-            self.last_path = "reload"
-            return
-        if live:
-            self.process.reload()
-            self.last_path = "reload"
-        else:
-            self.process.start()
-            self.last_path = "start"
-
-
-#: a bind line of an operator's configuration: its port, and the rest of the line
-_BIND = re.compile(r"\s*bind\s+\S*:(?P<port>[0-9]{1,5})(?:,\S*)?(?P<rest>(?:\s.*)?)$")
-
-
-def _port(listener: ListenerSpec) -> int:
-    return listener.lb_port
-
-
 def _nothing() -> None:
     return None
 
 
 _fingerprint = attrgetter("fingerprint")
 _name = attrgetter("name")
-
-
-def _names(directory: Path) -> list[str]:
-    """The entries of ``directory``; none when it does not exist."""
-    try:
-        return os.listdir(directory)
-    except FileNotFoundError:
-        return []
+_port = attrgetter("lb_port")

@@ -12,7 +12,8 @@ Scenarios, each on a freshly emptied moto with the same load balancers (HTTP :80
   into the same ACM ARN, or (IAM) uploads the new one, swaps each listener, deletes the old one.
 
 sslterm is driven through its Service exactly as a command is (a new Service per command, providers built as
-``sslterm.providers.aws.factory`` builds them: ``boto3_clients`` per load balancer), minus interpreter start-up.
+``sslterm.providers.aws.factory`` builds them, with the per-process caches emptied first), minus interpreter
+start-up.
 Every boto3 client, sslterm's and the runbook's, carries botocore event hooks: ``before-call`` counts API calls
 (reads: Describe*, Get*, List*; everything else is a write), ``before-send`` counts HTTP attempts (retries), and
 ``before-call``/``after-call`` time each call; making clients is timed apart.
@@ -44,6 +45,8 @@ from aws.moto_server import environment, moto_server, reset
 from sslterm.certs.validate import BundleInput
 from sslterm.demo.ca import DemoCA, Issued
 from sslterm.engine.contract import Provider
+from sslterm.providers.aws import calls as aws_calls
+from sslterm.providers.aws import provider as aws_provider
 from sslterm.providers.aws.calls import ClientFactory, boto3_clients
 from sslterm.providers.aws.options import AwsOptions
 from sslterm.providers.aws.provider import AwsProvider, ClassicElbProvider
@@ -129,7 +132,7 @@ class Row:
 
 
 def measured(rows: list[Row], scenario: str, tool: str, run: Callable[[], object]) -> None:
-    gc.collect()  # the previous scenario's garbage (150 boto3 clients) is not this one's to collect
+    gc.collect()  # the previous scenario's garbage (boto3 clients by the hundred) is not this one's to collect
     METER.take()
     started = time.perf_counter()
     run()
@@ -140,6 +143,9 @@ def given(issued: Issued) -> BundleInput:
     return BundleInput(cert=issued.cert_pem(), chain=issued.chain_pem(), key=issued.key_pem())
 
 
+HOOKED: dict[int, Any] = {}  # the clients hooked already, by id (kept alive here)
+
+
 def hooked_clients(region: str | None) -> ClientFactory:
     """``boto3_clients(region)`` (what the real factory gives each provider), each client hooked once made."""
     inner, made = boto3_clients(region), dict[str, Any]()
@@ -147,11 +153,21 @@ def hooked_clients(region: str | None) -> ClientFactory:
     def get(service: str) -> Any:
         if service not in made:
             started = time.perf_counter()
-            made[service] = METER.hook(inner(service))
-            METER.made(started)
+            client = inner(service)
+            if id(client) not in HOOKED:  # boto3_clients shares one client per service and region: hook it once
+                HOOKED[id(client)] = METER.hook(client)
+                METER.made(started)
+            made[service] = client
         return made[service]
 
     return get
+
+
+def new_process() -> None:
+    """What a new CLI process starts without: the AWS provider's per-process caches of clients and account ids
+    (private names, where this version has them), so that each command here pays what a command pays."""
+    for module, name in ((aws_calls, "_FACTORIES"), (aws_provider, "_ACCOUNTS")):
+        getattr(module, name, {}).clear()
 
 
 def provider_factory(name: str, kind: str, options: dict[str, Any]) -> Provider:
@@ -167,6 +183,7 @@ class Sslterm:
         self.home, self.ca = home, ca
 
     def command(self, run: Callable[[Service], object]) -> object:
+        new_process()
         svc = Service(Settings(home=self.home), anchors=(self.ca.root,), provider_factory=provider_factory)
         try:
             return run(svc)

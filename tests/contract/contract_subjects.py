@@ -15,7 +15,17 @@ Features (what not every kind has):
 - ``dual-key-types``: a listener can serve an RSA and an EC certificate for the same name (both key types
   accepted, and SNI);
 - ``rotate-in-place``: ``capabilities.rotate_in_place`` (``rotate`` swaps a certificate where it is served);
-- ``staging``: ``cleanup`` drops uploads no listener serves (a HAProxy's staged copies; a no-op for clouds).
+- ``staging``: ``cleanup`` drops uploads no listener serves (a HAProxy's staged copies; a no-op for clouds);
+- ``several-listeners``: the load balancer can have more than one TLS listener of sslterm's (a second one on
+  ``Subject.spare_port``); a Rackspace load balancer has one SSL termination (``max_listeners=1``: binding
+  another port moves it there), so tests that keep two listeners need this;
+- ``keyless-upload``: an upload without material finds an earlier upload by served id (HAProxy's staged files,
+  a cloud's certificate store); an inline provider (Rackspace: ``capabilities.inline``) stages nothing, sends
+  the key with each bind, and so refuses any upload without material (``not-staged``): the engine never
+  uploads what a listener serves, so it needs none;
+- ``keeps-names``: ``capabilities.keeps_names``; where the engine adopts names by served id instead
+  (Rackspace, engine/adopt.py), the certificate served before a renewal has no name of the store's desired
+  state, so a renewal plans a ``bind``, not a ``rotate``, and tests that expect the rotate step need this.
 """
 
 from __future__ import annotations
@@ -50,7 +60,10 @@ from sslterm.engine.model import CertMaterial, CertSlot, ListenerSpec
 
 #: "locations": observe gives each certificate the place the provider keeps it (a cloud's ARN, which a
 #: rotation in a new process needs); HAProxy rotates by name and leaves it empty
-FEATURES = frozenset({"foreign-listener", "unbind", "dual-key-types", "rotate-in-place", "staging", "locations"})
+#: "locations" is not Rackspace's: it rotates by what is served (leaf and chain), keeps no names of sslterm's
+#: (the engine adopts them: engine/adopt.py), and its locations are only where a body sits
+FEATURES = frozenset({"foreign-listener", "unbind", "dual-key-types", "rotate-in-place", "staging", "locations",
+                      "several-listeners", "keyless-upload", "keeps-names"})
 
 #: DemoCA's key kinds for the key types a provider may accept (others are made below, for refusals)
 _KEY_KINDS = {"RSA": "rsa", "EC": "ec"}
@@ -418,7 +431,13 @@ def make_haproxy_attached(ca: DemoCA, app: DemoApp, name: str = "contract") -> I
         _stop_under(root)
 
 
-# -- AWS (moto in server mode): contract_aws.py ------------------------------------------------------------
+# -- AWS (moto in server mode): contract_aws.py; Rackspace (its emulator): contract_rackspace.py -----------
+def _rackspace(ca: DemoCA, app: DemoApp) -> AbstractContextManager[Subject]:
+    from contract_rackspace import make_rackspace  # imported when used: it imports this module
+
+    return make_rackspace(ca, app)
+
+
 def _aws(kind: str) -> Callable[[DemoCA, DemoApp], AbstractContextManager[Subject]]:
     def make(ca: DemoCA, app: DemoApp) -> AbstractContextManager[Subject]:
         from contract_aws import MAKERS  # imported when used: it imports this module
@@ -428,14 +447,19 @@ def _aws(kind: str) -> Callable[[DemoCA, DemoApp], AbstractContextManager[Subjec
     return make
 
 
+#: what every kind but Rackspace has (see the module's docstring for each)
+_MANY = frozenset({"several-listeners", "keyless-upload", "keeps-names"})
 KINDS: tuple[Kind, ...] = (
     Kind("haproxy-managed", make_haproxy_managed,
-         frozenset({"unbind", "dual-key-types", "rotate-in-place", "staging"}), (pytest.mark.haproxy,)),
+         _MANY | {"unbind", "dual-key-types", "rotate-in-place", "staging"}, (pytest.mark.haproxy,)),
     Kind("haproxy-attached", make_haproxy_attached,
-         frozenset({"foreign-listener", "dual-key-types", "rotate-in-place", "staging"}), (pytest.mark.haproxy,)),
+         _MANY | {"foreign-listener", "dual-key-types", "rotate-in-place", "staging"}, (pytest.mark.haproxy,)),
     Kind("aws-alb", _aws("aws-alb"),
-         frozenset({"foreign-listener", "unbind", "dual-key-types", "rotate-in-place", "locations"})),
-    Kind("aws-elb-iam", _aws("aws-elb-iam"), frozenset({"foreign-listener", "unbind", "locations"})),
-    Kind("aws-elb-acm", _aws("aws-elb-acm"), frozenset({"foreign-listener", "unbind", "rotate-in-place", "locations"})),
+         _MANY | {"foreign-listener", "unbind", "dual-key-types", "rotate-in-place", "locations"}),
+    Kind("aws-elb-iam", _aws("aws-elb-iam"), _MANY | {"foreign-listener", "unbind", "locations"}),
+    Kind("aws-elb-acm", _aws("aws-elb-acm"), _MANY | {"foreign-listener", "unbind", "rotate-in-place", "locations"}),
+    # RSA only, one SSL termination, no foreign TLS listener (start() refuses a termination it did not make),
+    # inline certificates, no staging (cleanup has nothing to drop), names adopted rather than kept
+    Kind("rackspace", _rackspace, frozenset({"unbind", "rotate-in-place"})),
 )
 assert all(k.features <= FEATURES for k in KINDS), "a kind names a feature the suite does not know"

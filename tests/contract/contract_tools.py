@@ -30,6 +30,7 @@ from typing import Any, ClassVar
 from cryptography.hazmat.primitives.serialization import Encoding
 from OpenSSL import SSL
 
+from sslterm.engine.adopt import adopt_names
 from sslterm.engine.apply import Applier, Report
 from sslterm.engine.capabilities import enforce, refuse_foreign
 from sslterm.engine.contract import (
@@ -274,11 +275,14 @@ def armed(plan: Plan, pool: Iterable[CertSlot]) -> Plan:
 def plan_for(provider: Provider, desired: Sequence[ListenerSpec], *, lb: str = "contract",
              previous: Iterable[CertSlot] = (), rotate_in_place: bool | None = None) -> Plan:
     """What the service plans before touching anything: capabilities enforced (no provider call), the
-    provider's own refusals, what the load balancer has, its foreign ports refused; then the plan, armed with
+    provider's own refusals, what the load balancer has (under the store's names where it keeps none of
+    sslterm's), its foreign ports refused; then the plan, armed with
     the material of ``desired`` and of ``previous`` (older versions a rollback may need)."""
     enforce(lb, provider.kind, provider.capabilities, desired)
     provider.check(desired)
     observed = provider.observe()
+    if not provider.capabilities.keeps_names:  # as the service observes (service/rollout.py): the store's names
+        observed = Observed(adopt_names(observed.listeners, desired), observed.foreign_ports)
     refuse_foreign(lb, observed, desired)
     rotate = provider.capabilities.rotate_in_place if rotate_in_place is None else rotate_in_place
     plan = compute(lb, observed.listeners, desired, rotate_in_place=rotate)

@@ -10,12 +10,13 @@ re-applying, rolling back) go through its plan and Applier (contract_tools.deplo
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 
 import pytest
 from contract_subjects import Subject
 from contract_tools import Read, Recording, ServedSettings, deploy, observe_in_child, plan_for
 
+from sslterm.engine.adopt import adopt_names
 from sslterm.engine.apply import Applier
 from sslterm.engine.contract import TLS_PROFILES, CertRef, CertSlot, ListenerSpec, Observed, Provider
 from sslterm.engine.model import ProbeTarget, Served
@@ -30,6 +31,14 @@ def uploads(provider: Provider, *slots: CertSlot) -> dict[str, CertRef]:
 
 def listeners(observed: Observed) -> tuple[ListenerSpec, ...]:
     return tuple(sorted(observed.listeners, key=lambda x: x.lb_port))
+
+
+def named(subject: Subject, observed: Observed, desired: Sequence[ListenerSpec]) -> tuple[ListenerSpec, ...]:
+    """``listeners(observed)``, under the names of ``desired`` where the kind keeps no names of sslterm's (as the
+    service observes it: engine/adopt.py); unchanged where it keeps them."""
+    if subject.provider.capabilities.keeps_names:
+        return listeners(observed)
+    return listeners(Observed(adopt_names(observed.listeners, desired), observed.foreign_ports))
 
 
 def by_port(*specs: ListenerSpec) -> tuple[ListenerSpec, ...]:
@@ -56,9 +65,14 @@ def test_subject_declares_what_it_has(subject: Subject) -> None:
     assert caps.first_is_default or subject.default_without_sni is not None
     assert subject.provider.scope and subject.fresh().scope == subject.provider.scope
     assert subject.lb_port != subject.spare_port
+    several = caps.max_listeners is None or caps.max_listeners > 1
+    assert ("several-listeners" in subject.features) == several
+    assert ("keyless-upload" in subject.features) == (not caps.inline)
+    assert ("keeps-names" in subject.features) == caps.keeps_names
 
 
 # -- upload -------------------------------------------------------------------------------------------
+@pytest.mark.contract_needs("keyless-upload")
 def test_upload_is_idempotent_by_served_id_and_serves_nothing(subject: Subject) -> None:
     p = subject.provider
     slot = subject.slot("site")
@@ -138,6 +152,7 @@ def test_bind_right_after_upload_serves_even_from_another_provider_object(subjec
     assert subject.served(subject.lb_port, "a.test") == subject.expect(both, "a.test")
 
 
+@pytest.mark.contract_needs("several-listeners")
 def test_binding_the_same_listener_twice_changes_nothing(subject: Subject) -> None:
     """Whichever listener is bound again, and whatever other listeners the load balancer has."""
     p = subject.provider
@@ -160,7 +175,27 @@ def test_binding_the_same_listener_twice_changes_nothing(subject: Subject) -> No
     assert subject.served(subject.spare_port, "b.test") == Read.of(b)
 
 
+def test_binding_the_only_listener_again_changes_nothing(subject: Subject) -> None:
+    """One listener bound again, from this provider and a new one: what a kind with a single TLS listener
+    (Rackspace) can have of the test above."""
+    p = subject.provider
+    a, b = subject.slot("a"), subject.slot("b")
+    refs = uploads(p, a, b)
+    main = ListenerSpec(subject.lb_port, certificates=subject.fit(a, b))
+    p.bind(main, refs)
+    observed, writes = p.observe(), subject.writes()
+
+    p.bind(main, refs)
+    subject.fresh().bind(main, refs)
+
+    assert subject.writes() == writes
+    assert p.observe() == observed
+    assert subject.served(subject.lb_port, "a.test") == Read.of(a)
+    assert subject.served(subject.lb_port, "b.test") == subject.expect(main, "b.test")
+
+
 # -- observe ------------------------------------------------------------------------------------------
+@pytest.mark.contract_needs("several-listeners")
 def test_observe_reflects_binds_and_reads_the_same_from_a_new_process(subject: Subject) -> None:
     p = subject.provider
     caps = p.capabilities
@@ -204,7 +239,7 @@ def test_observe_gives_each_certificate_where_it_is_kept(subject: Subject) -> No
 
 
 # -- unbind -------------------------------------------------------------------------------------------
-@pytest.mark.contract_needs("unbind")
+@pytest.mark.contract_needs("unbind", "several-listeners")
 def test_unbind_removes_the_listener_and_nothing_else(subject: Subject) -> None:
     p = subject.provider
     a = subject.slot("a")
@@ -226,6 +261,24 @@ def test_unbind_removes_the_listener_and_nothing_else(subject: Subject) -> None:
     assert subject.writes() == writes
 
 
+@pytest.mark.contract_needs("unbind")
+def test_unbind_of_the_only_listener_removes_it(subject: Subject) -> None:
+    p = subject.provider
+    a = subject.slot("a")
+    p.bind(ListenerSpec(subject.lb_port, certificates=(a,)), uploads(p, a))
+    assert subject.served(subject.lb_port, "a.test") == Read.of(a)
+
+    p.unbind(subject.lb_port)
+
+    assert listeners(p.observe()) == ()
+    assert subject.served(subject.lb_port) is None
+    writes = subject.writes()
+    p.unbind(subject.lb_port)  # already gone
+    subject.fresh().unbind(subject.lb_port)
+    assert listeners(subject.fresh().observe()) == ()
+    assert subject.writes() == writes
+
+
 def test_unbind_of_a_port_without_a_listener_is_a_no_op(subject: Subject) -> None:
     p = subject.provider
     a = subject.slot("a")
@@ -241,7 +294,7 @@ def test_unbind_of_a_port_without_a_listener_is_a_no_op(subject: Subject) -> Non
 
 
 # -- rotate -------------------------------------------------------------------------------------------
-@pytest.mark.contract_needs("rotate-in-place")
+@pytest.mark.contract_needs("rotate-in-place", "several-listeners")
 def test_rotate_replaces_a_certificate_everywhere_it_is_served_with_no_listener_change(subject: Subject) -> None:
     p = subject.provider
     caps = p.capabilities
@@ -349,7 +402,7 @@ def test_the_settings_a_listener_asks_for_are_served(subject: Subject) -> None:
             listener = ListenerSpec(subject.lb_port, hsts=hsts, tls_profile=profile, certificates=(a,))
             p.bind(listener, refs)
             asked = f"asked hsts={hsts} {profile}"
-            observed = listeners(p.observe())
+            observed = named(subject, p.observe(), [listener])
             if observed != (listener,):
                 said = ", ".join(f"hsts={x.hsts} {x.tls_profile}" for x in observed) or "no listener"
                 wrong.append(f"{asked}: observe() says {said}")
@@ -426,6 +479,7 @@ def test_the_engine_refuses_what_the_capabilities_rule_out_before_any_call(subje
     assert subject.served(subject.lb_port, "served.test") == Read.of(served_slot)
 
 
+@pytest.mark.contract_needs("several-listeners")
 def test_reapplying_an_unchanged_state_makes_no_write_call(subject: Subject) -> None:
     a, b = subject.slot("a"), subject.slot("b")
     desired = [ListenerSpec(subject.lb_port, certificates=subject.fit(a, b)),
@@ -445,8 +499,27 @@ def test_reapplying_an_unchanged_state_makes_no_write_call(subject: Subject) -> 
     assert subject.served(subject.spare_port, "b.test") == Read.of(b)
 
 
+def test_reapplying_an_unchanged_listener_makes_no_write_call(subject: Subject) -> None:
+    """The test above with one listener: what a kind with a single TLS listener (Rackspace) can have of it."""
+    a, b = subject.slot("a"), subject.slot("b")
+    desired = [ListenerSpec(subject.lb_port, certificates=subject.fit(a, b))]
+    deploy(subject.provider, desired)
+    writes = subject.writes()
+
+    for provider in (subject.provider, subject.fresh()):
+        recording = Recording(provider)
+        plan = plan_for(recording, desired)
+        assert plan.empty, plan.as_json()
+        Applier(recording).apply(plan)
+        assert [c for c in recording.write_calls if c != "cleanup"] == []
+        assert subject.writes() == writes
+
+    assert subject.served(subject.lb_port, "a.test") == Read.of(a)
+    assert subject.served(subject.lb_port, "b.test") == subject.expect(desired[0], "b.test")
+
+
 # -- listeners sslterm did not create -------------------------------------------------------------------
-@pytest.mark.contract_needs("foreign-listener")
+@pytest.mark.contract_needs("foreign-listener", "several-listeners")
 def test_a_foreign_listener_is_left_alone(subject: Subject) -> None:
     p = subject.provider
     foreign = subject.foreign
@@ -498,6 +571,7 @@ def test_the_engine_refuses_the_port_of_a_foreign_listener_before_any_write(subj
 
 
 # -- cleanup and forget ---------------------------------------------------------------------------------
+@pytest.mark.contract_needs("several-listeners", "keyless-upload")
 def test_cleanup_keeps_everything_served_and_its_uploads(subject: Subject) -> None:
     p = subject.provider
     a, b = subject.slot("a"), subject.slot("b")
@@ -532,6 +606,7 @@ def test_cleanup_drops_uploads_no_listener_serves(subject: Subject) -> None:
     assert subject.served(subject.lb_port, "used.test") == Read.of(used)
 
 
+@pytest.mark.contract_needs("keyless-upload")
 def test_forget_deletes_an_upload_no_listener_serves_and_is_a_no_op_when_gone(subject: Subject) -> None:
     p = subject.provider
     kept, gone = subject.slot("kept"), subject.slot("gone")
@@ -550,6 +625,7 @@ def test_forget_deletes_an_upload_no_listener_serves_and_is_a_no_op_when_gone(su
     assert subject.fresh().upload(dataclasses.replace(kept, material=None)) == refs[kept.served_id]
 
 
+@pytest.mark.contract_needs("keyless-upload")
 def test_cleanup_and_forget_on_one_load_balancer_spare_another(subject: Subject) -> None:
     with subject.sibling() as other:
         p, q = subject.provider, other.provider
@@ -581,6 +657,7 @@ def test_cleanup_and_forget_on_one_load_balancer_spare_another(subject: Subject)
 
 
 # -- rolling back -------------------------------------------------------------------------------------
+@pytest.mark.contract_needs("keeps-names")
 def test_a_new_process_puts_the_previous_certificate_back(subject: Subject) -> None:
     """``sslterm cert rollback``: a later command (a new provider object) brings back the previous version,
     its material from the store, by the step the capabilities call for (rotate in place, else bind)."""
@@ -602,7 +679,7 @@ def test_a_new_process_puts_the_previous_certificate_back(subject: Subject) -> N
 
     assert subject.served(subject.lb_port, "site.test") == Read.of(old)
     assert subject.served(subject.lb_port, "other.test") == subject.expect(before[0], "other.test")
-    assert listeners(subject.fresh().observe()) == tuple(before)
+    assert named(subject, subject.fresh().observe(), before) == tuple(before)
 
 
 def test_a_new_process_puts_a_previous_listener_back_with_a_bind_step(subject: Subject) -> None:
@@ -626,7 +703,7 @@ def test_a_new_process_puts_a_previous_listener_back_with_a_bind_step(subject: S
 
     assert subject.served(subject.lb_port, "site.test") == Read.of(old)
     assert subject.served(subject.lb_port, "added.test") == subject.default_for(before[0])
-    assert listeners(subject.fresh().observe()) == tuple(before)
+    assert named(subject, subject.fresh().observe(), before) == tuple(before)
 
 
 class _NewLeafFails(Recording):
@@ -662,4 +739,4 @@ def test_a_failed_verification_puts_the_previous_certificate_back(subject: Subje
     assert failed.value.code == "verification-failed"
     assert subject.served(subject.lb_port, "site.test") == Read.of(old)
     assert subject.served(subject.lb_port, "other.test") == subject.expect(before[0], "other.test")
-    assert listeners(subject.fresh().observe()) == tuple(before)
+    assert named(subject, subject.fresh().observe(), before) == tuple(before)

@@ -102,7 +102,8 @@ class LoadBalancers:
         listen on yet, so its own HAProxy never counts)."""
         others: dict[str, tuple[LocalEndpoint, ...]] = {}
         for lb in lb_rows.all_rows(session):
-            if lb.name != name and not self.ctx.owned_elsewhere(lb):  # another controller's runs elsewhere
+            # a cloud load balancer listens on no port of this machine; another controller's runs elsewhere
+            if lb.name != name and lb.kind in registry.OWNED_KINDS and not self.ctx.owned_elsewhere(lb):
                 # one whose provider cannot be built: the local check still sees its sockets
                 with contextlib.suppress(SSLTermError):
                     others[lb.name] = self._endpoints(lb)

@@ -26,19 +26,26 @@ ENGINE_RETRIES = frozenset({"CertificateNotFound", "CertificateNotFoundException
 CONFIG = Config(retries={"mode": "standard", "max_attempts": 8}, connect_timeout=10, read_timeout=60)
 
 
+_FACTORIES: dict[str | None, ClientFactory] = {}
+
+
 def boto3_clients(region: str | None) -> ClientFactory:
-    """Clients from boto3's own settings (credentials chain, ``AWS_ENDPOINT_URL``, profile), in ``region``."""
-    import boto3
+    """Clients from boto3's own settings (credentials chain, ``AWS_ENDPOINT_URL``, profile), in ``region``:
+    one session and one client per service and region per process, shared by every load balancer there
+    (making them costs more than most calls)."""
+    if region not in _FACTORIES:
+        import boto3
 
-    session = boto3.session.Session(region_name=region)
-    made: dict[str, Any] = {}
+        session = boto3.session.Session(region_name=region)
+        made: dict[str, Any] = {}
 
-    def client(service: str) -> Any:
-        if service not in made:
-            made[service] = session.client(service, config=CONFIG)
-        return made[service]
+        def client(service: str) -> Any:
+            if service not in made:
+                made[service] = session.client(service, config=CONFIG)
+            return made[service]
 
-    return client
+        _FACTORIES[region] = client
+    return _FACTORIES[region]
 
 
 def error_code(exc: ClientError) -> str:

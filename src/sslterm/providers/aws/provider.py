@@ -37,6 +37,8 @@ from sslterm.providers.aws.refusals import refuse
 
 #: a new IAM certificate may be invisible to ELB for up to a minute (CertificateNotFound); throttling and 5xx
 #: are botocore's to retry; a change is live when its call returns, and read back at once
+_ACCOUNTS: dict[object, str] = {}  # an STS client -> the account it answers for
+
 TIMING = Timing(attempts=10, first_delay=1.0, max_wait=60.0, settle_within=30.0, settle_interval=1.0)
 
 
@@ -58,8 +60,11 @@ class AwsProvider:
 
     @functools.cached_property
     def _account_id(self) -> str:
-        with aws(self.name, "who am I (STS)"):
-            return str(self.clients("sts").get_caller_identity()["Account"])
+        sts = self.clients("sts")
+        if sts not in _ACCOUNTS:  # one look-up per client (per region and process), not per load balancer
+            with aws(self.name, "who am I (STS)"):
+                _ACCOUNTS[sts] = str(sts.get_caller_identity()["Account"])
+        return _ACCOUNTS[sts]
 
     def _account(self) -> str:
         return self._account_id

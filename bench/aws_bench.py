@@ -33,7 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
@@ -173,7 +173,7 @@ def new_process() -> None:
 def provider_factory(name: str, kind: str, options: dict[str, Any]) -> Provider:
     parsed = AwsOptions.from_mapping(options, kind=kind)
     cls = ClassicElbProvider if kind == "aws-elb" else AwsProvider
-    return cast(Provider, cls(name, parsed, hooked_clients(parsed.region)))  # mypy: see tests/aws/test_aws_faults
+    return cls(name, parsed, hooked_clients(parsed.region))
 
 
 class Sslterm:

@@ -9,7 +9,7 @@ import functools
 import io
 import json
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import boto3
 import pytest
@@ -111,11 +111,6 @@ def provider(clients: ClientFactory, kind: str = "aws-elb", store: str = "iam", 
     return cls(name, options, clients, timing=FAST)
 
 
-def engine(aws: AwsProvider) -> Provider:
-    """As the engine takes it (mypy: ``Provider`` declares capabilities and scope settable; these are properties)."""
-    return cast(Provider, aws)
-
-
 DELETES = {"iam": ("iam", "delete_server_certificate", "DeleteConflict", 409, "aws-delete-conflict"),
            "acm": ("acm", "delete_certificate", "ResourceInUseException", 400, "aws-resource-in-use")}
 
@@ -188,11 +183,11 @@ def test_an_iam_upload_not_yet_visible_to_elb_is_waited_for_within_a_bound(ca: D
     aws = provider(stubs)
     plan = compute("prod", aws.observe().listeners, [ListenerSpec(443, certificates=(slot,))])
     if clears:
-        served = Applier(engine(aws)).apply(plan).served
+        served = Applier(aws).apply(plan).served
         assert [(x.fingerprint, x.chain, x.how) for x in served] == [(slot.fingerprint, slot.chain, "read-back")]
     else:
         with pytest.raises(DeploymentError) as caught:
-            Applier(engine(aws)).apply(plan)
+            Applier(aws).apply(plan)
         assert caught.value.code == "aws-certificate-not-found"
         assert caught.value.message.startswith("prod: listener :443: create: AWS CertificateNotFound:")
         assert caught.value.message.endswith("(rolled back: the previous certificates are served)")
@@ -248,7 +243,7 @@ def classic_with_https(moto: str, ca: DemoCA) -> AwsProvider:
     classic_in_moto(moto)
     aws = provider(moto_clients(moto), store="acm")
     slot = slot_of(ca.issue("shop.example.test", key_kind="rsa"))
-    Applier(engine(aws)).apply(compute("prod", aws.observe().listeners, [ListenerSpec(443, certificates=(slot,))]))
+    Applier(aws).apply(compute("prod", aws.observe().listeners, [ListenerSpec(443, certificates=(slot,))]))
     return aws
 
 
@@ -301,7 +296,7 @@ def test_a_listener_appearing_between_observe_and_bind_fails_the_change_and_noth
     slot = slot_of(ca.issue("shop.example.test"))
     plan = compute("web", aws.observe().listeners, [ListenerSpec(443, certificates=(slot,))])
     with pytest.raises(DeploymentError) as caught:
-        Applier(engine(aws)).apply(plan)
+        Applier(aws).apply(plan)
     assert caught.value.code == "aws-duplicate-listener"
     assert caught.value.message.startswith("web: listener :443: create: AWS DuplicateListener:")
     writes = [c for c in stubs.calls if not c.startswith(("Describe", "Get", "List"))]
@@ -324,7 +319,7 @@ def alb_in_moto(moto: str) -> None:
 def service(home: Path, ca: DemoCA, clients: ClientFactory) -> Service:
     def make(name: str, kind: str, options: dict[str, Any]) -> Provider:
         cls = ClassicElbProvider if kind == "aws-elb" else AwsProvider
-        return engine(cls(name, AwsOptions.from_mapping(options, kind=kind), clients, timing=FAST))
+        return cls(name, AwsOptions.from_mapping(options, kind=kind), clients, timing=FAST)
 
     return Service(Settings(home=home), anchors=(ca.root,), provider_factory=make)
 

@@ -9,6 +9,7 @@
     ├── Busy                        another command holds the load balancer's lease (``lb-busy``)
     ├── ProviderError               a load balancer said no; ``retryable``/``retry_after`` tell the retry loop
     ├── UnsafePlan                  the plan would break something; nothing was touched
+    │   └── Refusal                 what a load balancer's API would refuse, every problem found
     └── DeploymentError             applying failed after something was touched
         ├── VerificationFailed      the probe did not see what was expected; rolled back
         └── RollbackFailed          and putting the old state back failed too
@@ -19,6 +20,7 @@ Messages never contain private key material: they are built from names, codes an
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -94,6 +96,27 @@ class ProviderError(SSLTermError):
 class UnsafePlan(SSLTermError):
     code = "unsafe-plan"
     exit_code = 4
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One reason a load balancer's API would refuse a change: a stable ``code``, a one-line ``message`` naming
+    what and why, and a ``hint``. A provider checks ``code`` against its own documented set."""
+
+    code: str
+    message: str
+    hint: str
+
+    def __post_init__(self) -> None:
+        """A provider's subclass refuses a code it does not document (the dataclass calls this)."""
+
+
+class Refusal(UnsafePlan):
+    """Every problem a provider found before any call; the first gives ``code``, ``message`` and ``hint``."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        super().__init__(problems[0].message, code=problems[0].code, hint=problems[0].hint)
+        self.problems = tuple(problems)
 
 
 class DeploymentError(SSLTermError):

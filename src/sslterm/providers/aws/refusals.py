@@ -1,13 +1,12 @@
 """A refusal made before any AWS call: :class:`Problem` values with stable codes, raised together as one
-:class:`AwsRefusal` (an :class:`~sslterm.errors.UnsafePlan`: nothing was touched, exit code 4)."""
+:class:`~sslterm.errors.Refusal` (an :class:`~sslterm.errors.UnsafePlan`: nothing was touched, exit code 4)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Final, Literal
 
-from sslterm.errors import UnsafePlan
+from sslterm import errors
 
 Store = Literal["acm", "iam"]
 Family = Literal["classic", "application", "network"]  # ELB's own words (elbv2 Type: application|network)
@@ -19,25 +18,13 @@ CODES: Final = frozenset({"aws-key-unsupported", "aws-key-mismatch", "aws-certif
                           "aws-name-invalid", "aws-path-invalid", "aws-quota", "aws-profile-unsupported"})
 
 
-@dataclass(frozen=True)
-class Problem:
-    """One reason AWS would refuse: a one-line ``message`` naming what and why, and a ``hint``."""
-
-    code: str
-    message: str
-    hint: str
-
+class Problem(errors.Problem):
     def __post_init__(self) -> None:
         if self.code not in CODES:
             raise ValueError(f"unknown AWS refusal code {self.code!r}")
 
 
-class AwsRefusal(UnsafePlan):
-    """Every problem found; the first gives ``code``, ``message`` and ``hint``."""
-
-    def __init__(self, problems: Sequence[Problem]) -> None:
-        super().__init__(problems[0].message, code=problems[0].code, hint=problems[0].hint)
-        self.problems = tuple(problems)
+AwsRefusal = errors.Refusal
 
 
 def refuse(problems: Sequence[Problem]) -> None:

@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Final
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from sslterm import errors
 from sslterm.certs.keys import key_description, public_bytes
 from sslterm.certs.names import dns_names
 from sslterm.engine.contract import ListenerSpec
-from sslterm.errors import UnsafePlan
 from sslterm.providers.rackspace.state import LbInfo
 
 MAPPING_LIMIT: Final = 20
@@ -36,23 +35,13 @@ CODES: Final = frozenset({"rackspace-key-unsupported", "rackspace-key-mismatch",
                           "rackspace-redirect-port", "rackspace-instance-port", "rackspace-protocol-unsupported"})
 
 
-@dataclass(frozen=True)
-class Problem:
-    code: str
-    message: str
-    hint: str
-
+class Problem(errors.Problem):
     def __post_init__(self) -> None:
         if self.code not in CODES:
             raise ValueError(f"unknown Rackspace refusal code {self.code!r}")
 
 
-class RackspaceRefusal(UnsafePlan):
-    """Every problem found; the first gives ``code``, ``message`` and ``hint``."""
-
-    def __init__(self, problems: Sequence[Problem]) -> None:
-        super().__init__(problems[0].message, code=problems[0].code, hint=problems[0].hint)
-        self.problems = tuple(problems)
+RackspaceRefusal = errors.Refusal
 
 
 def key_problems(listener: ListenerSpec) -> list[Problem]:

@@ -41,12 +41,6 @@ def rename(lb: Balancer, name: str) -> None:
     lb.change("PUT", "", {"loadBalancer": {"name": name}}, f"renaming it {name}")
 
 
-def their_change(rax: Emulator) -> None:
-    """Another client's change, sent without waiting: the load balancer is PENDING_UPDATE for a while."""
-    lb = balancer(rax)
-    lb.client.call("PUT", lb._url(""), lb="theirs", doing="renaming", body={"loadBalancer": {"name": "theirs"}})
-
-
 # -- identity, catalog, token -----------------------------------------------------------------------------------------
 
 
@@ -190,24 +184,52 @@ def test_the_pacer_keeps_under_the_rate_limit() -> None:
 # -- 422 immutable, waits for ACTIVE ---------------------------------------------------------------------------------
 
 
+def release_after_first_refusal(rax: Emulator) -> threading.Thread:
+    """Keeps the load balancer PENDING_UPDATE (another client's change) until a PUT has been refused, then
+    ends that change: the order of events does not depend on how fast this machine is."""
+    rax.set_status(LB_ID, "PENDING_UPDATE")
+
+    def release() -> None:
+        deadline = time.monotonic() + 20
+        while not rax.requests_matching("PUT", LB_PATH) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.3)  # while ours waits, still PENDING_UPDATE
+        rax.set_status(LB_ID, "ACTIVE")
+
+    thread = threading.Thread(target=release)
+    thread.start()
+    return thread
+
+
 def test_a_change_waits_while_another_client_has_it_pending(rax: Emulator) -> None:
-    rax.pending_seconds = 0.6
-    ours = balancer(rax)
+    # a poll interval long enough that the status board's last reading (ACTIVE, after our first change) is
+    # still fresh when the 422 comes: it predates the refusal, so it must not count
+    ours = balancer(rax, Waits(max_wait=20.0, first_poll=1.0, max_poll=1.0))
     rename(ours, "first")  # ours saw it ACTIVE after its own change: it sends the next one without a read
-    their_change(rax)
     rax.clear_requests()
+    releaser = release_after_first_refusal(rax)
     rename(ours, "second")
+    releaser.join(timeout=30)
     puts = [r.status for r in rax.requests_matching("PUT", LB_PATH)]
-    assert puts == [422, 202]  # immutable while PENDING_UPDATE, then sent again once ACTIVE
+    assert puts == [422, 202]  # immutable while PENDING_UPDATE, then sent again once ACTIVE, not before
     assert rax.load_balancer(LB_ID).name == "second"
 
 
 def test_a_change_waits_for_active_before_it_is_sent(rax: Emulator) -> None:
-    rax.pending_seconds = 0.5
     lb = balancer(rax)  # has read nothing yet: reads the status before sending
-    their_change(rax)
+    rax.set_status(LB_ID, "PENDING_UPDATE")  # another client's change, ended once ours has polled twice
     rax.clear_requests()
+
+    def release() -> None:
+        deadline = time.monotonic() + 20
+        while rax.count("GET", r"/loadbalancers") < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        rax.set_status(LB_ID, "ACTIVE")
+
+    releaser = threading.Thread(target=release)
+    releaser.start()
     rename(lb, "ours")
+    releaser.join(timeout=30)
     log = [(r.method, r.status) for r in rax.requests if "/v1.0/" in r.path]
     assert log[0] == ("GET", 200) and ("PUT", 422) not in log
     assert log.index(("PUT", 202)) >= 2  # polled at least twice (PENDING_UPDATE, then ACTIVE) before sending

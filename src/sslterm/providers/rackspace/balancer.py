@@ -146,16 +146,18 @@ class Balancer:
         self._state = None  # a change after a verification (a rollback) reads everything again
         return State(info, termination, self.mappings() if termination is not None else ())
 
-    def status(self, budget: Budget) -> str:
+    def status(self, budget: Budget, since: float | None = None) -> str:
         """Its status, from the account's shared board (one ``GET /loadbalancers`` for every load balancer
-        waiting at the same time); one of its own when the list does not have it."""
+        waiting at the same time) as read at or after ``since`` (the board's clock); one of its own when the
+        list does not have it."""
         def fetch() -> dict[int, str]:
             url = f"{self.client.endpoint(self.region)}/loadbalancers"
             listed = self._send_get(url, "reading the load balancers' status", budget).body
             return _parsed(lambda: {int(x["id"]): str(x["status"]) for x in listed["loadBalancers"]}, self.label,
                            "the list of load balancers")
 
-        found = self.client.board.statuses(self.region, fetch, fresh=min(self.waits.first_poll, 1.0) / 2)
+        found = self.client.board.statuses(self.region, fetch, fresh=min(self.waits.first_poll, 1.0) / 2,
+                                           since=since)
         status = found.get(self.lb_id) or self.details(budget).status
         self._settled = status == "ACTIVE"
         return status
@@ -172,24 +174,27 @@ class Balancer:
                 reply = self.client.call(method, self._url(path), lb=self.label, doing=doing, body=body)
             except ApiError as exc:
                 if exc.immutable:  # another change is in progress: wait for it, then send ours
-                    self.wait_active(budget, f"{doing} (refused while the load balancer was busy)")
+                    self.wait_active(budget, f"{doing} (refused while the load balancer was busy)", answered=True)
                     continue
                 if not self._wait_out_limit(exc, budget):
                     raise
                 continue
-            self.wait_active(budget, f"after {doing}", after=True)
+            self.wait_active(budget, f"after {doing}", after=True, answered=True)
             self._settled = True
             return reply
         raise self._gave_up(doing, budget)
 
-    def wait_active(self, budget: Budget, doing: str, *, after: bool = False) -> None:
-        """Poll until ACTIVE; ERROR, SUSPENDED and the like end the wait at once. Bounded by ``budget`` and
-        ``waits.max_polls``; the error names the load balancer and its last status."""
+    def wait_active(self, budget: Budget, doing: str, *, after: bool = False, answered: bool = False) -> None:
+        """Poll until ACTIVE; ERROR, SUSPENDED and the like end the wait at once. After a change or a 422
+        (``answered``), only a reading sent after that answer counts: one shared by another load balancer a
+        moment earlier could predate it. Bounded by ``budget`` and ``waits.max_polls``; the error names the
+        load balancer and its last status."""
+        since = self.client.board.clock() if answered else None
         delay = self.waits.first_poll
         if after:  # right after a change it is PENDING_UPDATE for certain: no read for that
             budget.sleep(delay)
             delay = min(delay * self.waits.growth, self.waits.max_poll)
-        status = self.status(budget)
+        status = self.status(budget, since)
         for _ in range(self.waits.max_polls):
             if status == "ACTIVE":
                 return
@@ -199,7 +204,7 @@ class Balancer:
                 break
             budget.sleep(delay)
             delay = min(delay * self.waits.growth, self.waits.max_poll)
-            status = self.status(budget)
+            status = self.status(budget, since)
         raise ProviderError(f"{self.label}: still {status} after waiting {budget.spent:.0f} s ({doing})",
                             code="rackspace-timeout", hint="the load balancer is busy; run the command again later "
                             "(RACKSPACE_MAX_WAIT sets how long sslterm waits, in seconds)")

@@ -91,12 +91,16 @@ class StatusBoard:
         self._read: dict[str, tuple[float, dict[int, str]]] = {}
         self._lock = threading.Lock()
 
-    def statuses(self, region: str, fetch: Callable[[], dict[int, str]], fresh: float) -> dict[int, str]:
+    def statuses(self, region: str, fetch: Callable[[], dict[int, str]], fresh: float,
+                 since: float | None = None) -> dict[int, str]:
+        """The statuses read at most ``fresh`` seconds ago, and not before ``since`` (this board's clock): a
+        reading sent before a change or a refusal says nothing about the load balancer after it."""
         with self._lock:  # one fetch at a time: the others then find it fresh
             at, found = self._read.get(region, (-1e9, {}))
-            if self.clock() - at > fresh:
+            now = self.clock()
+            if now - at > fresh or (since is not None and at < since):
                 found = fetch()
-                self._read[region] = (self.clock(), found)
+                self._read[region] = (now, found)  # when the request was sent: it tells nothing older
             return found
 
 

@@ -4,17 +4,15 @@ emulator (tests/rackspace/emulator) with the published rate limits on, every cha
 
     .venv/bin/python bench/rackspace_bench.py [--lbs 20] [--pending 2.0] [--quick] [--json FILE]
 
-Three runs, each from the same starting point (N load balancers serving the certificate ``shop``):
+Four runs, each from the same starting point (N load balancers serving the certificate ``shop``), each
+``Service.add_certificate("shop", ..., replace=True)``, which is ``sslterm cert add shop --replace``: leases,
+journal, plan, the changes, read-back verification, outcome:
 
-- ``one``: what sslterm does today with a single load balancer: ``Service.add_certificate("shop", ...,
-  replace=True)``, which is ``sslterm cert add shop --replace``: journal and lease, plan, the change, read-back
-  verification, outcome. The yardstick of the issue's target ("close to one load balancer's time").
-- ``today``: the same command with the certificate attached to N load balancers: the service changes them one
-  after the other (``Deployments.redeploy``).
-- ``concurrent``: NOT what sslterm does today. The same engine steps per load balancer (observe, plan, the
-  ``Applier``'s rotate in place and read-back verification) in N threads sharing one account client (one token,
-  one pacer), without the store, journal or leases: what the provider gives once the service changes load
-  balancers concurrently.
+- ``one``: the certificate on a single load balancer: the yardstick of the issue's target ("close to one load
+  balancer's time").
+- ``one after another``: on N load balancers with ``SSLTERM_DEPLOY_WORKERS=1``.
+- ``side by side``: on N load balancers with the default (8 at a time), then N at a time. The threads share the
+  account's client (one token, one pacer under the rate limits, one status board).
 
 Reported for each: wall time, requests to the load balancer API by verb, 413s, and the most requests of one verb
 in any one-second window (the published limits: GET and PUT 10/s, POST and DELETE 5/s).
@@ -29,7 +27,6 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -40,12 +37,8 @@ from cryptography.hazmat.primitives.serialization import Encoding  # noqa: E402
 from emulator import DEFAULT_RATE_LIMITS, Emulator, RecordedRequest, running_emulator  # noqa: E402
 
 from sslterm.certs import BundleInput  # noqa: E402
-from sslterm.certs.bundle import Bundle, fingerprint, subject_alt_names  # noqa: E402
 from sslterm.demo.ca import DemoCA, Issued  # noqa: E402
-from sslterm.engine.apply import Applier  # noqa: E402
-from sslterm.engine.contract import CertMaterial, CertSlot  # noqa: E402
-from sslterm.engine.plan import compute  # noqa: E402
-from sslterm.providers.rackspace import close_accounts, create  # noqa: E402
+from sslterm.providers.rackspace import close_accounts  # noqa: E402
 from sslterm.service import Service  # noqa: E402
 from sslterm.settings import Settings  # noqa: E402
 
@@ -135,27 +128,14 @@ class Fleet:
     def serving(self, issued: Issued) -> bool:
         return all((t := self.rax.ssl_termination(i)) is not None and t.certificate == pem(issued) for i in self.ids)
 
-    def rotate_today(self) -> Issued:
+    def rotate(self, workers: int | None = None) -> Issued:
+        """``sslterm cert add shop --replace`` in process, ``SSLTERM_DEPLOY_WORKERS=workers`` (None: default)."""
         renewed = self.issue()
-        self.service.add_certificate("shop", inputs(renewed), replace=True)
-        return renewed
-
-    def rotate_concurrently(self) -> Issued:
-        renewed = self.issue()
-        bundle = Bundle(renewed.cert, tuple(renewed.chain), renewed.key)
-        new = CertSlot("rackspace-default", bundle.fingerprint, tuple(subject_alt_names(renewed.cert)), "RSA",
-                       CertMaterial.of(bundle), chain=tuple(fingerprint(c) for c in renewed.chain))
-
-        def one(lb_id: int) -> None:
-            provider = create(f"lb{lb_id}", {"lb_id": lb_id, "region": REGION}, Path("/nonexistent"), self.env)
-            (before,) = provider.observe().listeners
-            after = replace(before, certificates=(new,))
-            plan = compute(f"lb{lb_id}", [before], [after], rotate_in_place=True)
-            assert [s.action for s in plan.steps] == ["rotate"], plan
-            Applier(provider).apply(plan)
-
-        with ThreadPoolExecutor(max_workers=len(self.ids)) as pool:
-            list(pool.map(one, self.ids))
+        service = self.service if workers is None else Service(
+            replace(self.service.settings, deploy_workers=workers), anchors=(self.ca.root,))
+        service.add_certificate("shop", inputs(renewed), replace=True)
+        if service is not self.service:
+            service.close()
         return renewed
 
     def close(self) -> None:
@@ -170,18 +150,17 @@ def run(lbs: int, pending: float) -> list[Result]:
             tempfile.TemporaryDirectory() as tmp:
         single = Fleet(rax, Path(tmp) / "one", ca, 1, first_id=4001)
         rax.pending_seconds = pending
-        results.append(measured("one (sslterm today)", rax, 1, lambda: box.update(one=single.rotate_today())))
+        results.append(measured("one", rax, 1, lambda: box.update(one=single.rotate())))
         assert single.serving(box["one"])
         single.close()
         rax.pending_seconds = SETUP_PENDING
         fleet = Fleet(rax, Path(tmp) / "fleet", ca, lbs, first_id=5001)
         rax.pending_seconds = pending
-        results.append(measured("today: one after another", rax, lbs,
-                                lambda: box.update(today=fleet.rotate_today())))
-        assert fleet.serving(box["today"])
-        results.append(measured("concurrent (provider prototype)", rax, lbs,
-                                lambda: box.update(concurrent=fleet.rotate_concurrently())))
-        assert fleet.serving(box["concurrent"])
+        for name, workers in (("one after another (SSLTERM_DEPLOY_WORKERS=1)", 1),
+                              ("side by side (default: 8 at a time)", None),
+                              (f"side by side ({lbs} at a time)", lbs)):
+            results.append(measured(name, rax, lbs, lambda w=workers: box.update(last=fleet.rotate(w))))
+            assert fleet.serving(box["last"])
         fleet.close()
     return results
 

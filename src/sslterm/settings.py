@@ -14,6 +14,7 @@ from sslterm.errors import SSLTermError
 
 #: a secret key file larger than this is not a key (a wrong path, most likely): refused before reading it all
 MAX_SECRET_KEY_FILE_BYTES = 4096
+MAX_DEPLOY_WORKERS = 64
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,8 @@ class Settings:
     rackspace_api_key: str | None = field(default=None, repr=False)
     rackspace_identity_url: str | None = None
     rackspace_max_wait: str | None = None
+    #: how many load balancers one command changes at the same time (SSLTERM_DEPLOY_WORKERS, 1 to 64)
+    deploy_workers: int = 8
 
     def __post_init__(self) -> None:
         """A store given by URL may be shared by several controllers, which must all seal private keys with
@@ -73,7 +76,15 @@ def from_environment(env: Mapping[str, str] | None = None) -> Settings:
         rackspace_api_key=env.get("RACKSPACE_API_KEY") or None,
         rackspace_identity_url=env.get("RACKSPACE_IDENTITY_URL") or None,
         rackspace_max_wait=env.get("RACKSPACE_MAX_WAIT") or None,
+        deploy_workers=_workers(env.get("SSLTERM_DEPLOY_WORKERS") or "8"),
     )
+
+
+def _workers(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= MAX_DEPLOY_WORKERS:
+        raise SSLTermError(f"SSLTERM_DEPLOY_WORKERS must be a whole number from 1 to {MAX_DEPLOY_WORKERS}",
+                           code="bad-setting", hint="unset it for the default (8)")
+    return int(text)
 
 
 def _secret_key(env: Mapping[str, str]) -> str | None:

@@ -9,7 +9,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,11 +71,14 @@ class Run:
         self.env = {"RACKSPACE_USERNAME": rax.username, "RACKSPACE_API_KEY": rax.api_key,
                     "RACKSPACE_IDENTITY_URL": rax.identity_url}
 
-    def __call__(self, *args: str | Path, **env: str) -> subprocess.CompletedProcess[str]:
+    def environment(self, **env: str) -> dict[str, str]:
         base = {k: v for k, v in os.environ.items() if not k.startswith(("SSLTERM_", "RACKSPACE_"))}
         merged = {**base, "SSLTERM_HOME": str(self.home), "COLUMNS": "200", "NO_COLOR": "1", **self.env, **env}
-        proc = subprocess.run([sys.executable, "-m", "sslterm", *map(str, args)], env={
-            k: v for k, v in merged.items() if v}, capture_output=True, text=True, timeout=120, check=False)
+        return {k: v for k, v in merged.items() if v}
+
+    def __call__(self, *args: str | Path, **env: str) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run([sys.executable, "-m", "sslterm", *map(str, args)], env=self.environment(**env),
+                              capture_output=True, text=True, timeout=120, check=False)
         PROCS.append(proc)
         return proc
 
@@ -293,5 +296,80 @@ def test_a_failure_midway_leaves_the_previous_certificate(legacy: Run, files: Fi
     proc = legacy("cert", "add", "api", "--cert", files.dir / "api2.crt", "--key", files.dir / "api2.key", "--replace")
     assert proc.returncode == 5 and "rolled back" in proc.stderr
     assert mappings(rax) == before  # the first mapping, already replaced, was put back
+    t = rax.ssl_termination(LB_ID)
+    assert t is not None and t.certificate == pem(files, "shop")
+
+
+# -- several load balancers, and the store while one answers -----------------------------------------------------------
+
+FLEET = [LB_ID + i for i in range(1, 4)]
+
+
+def fleet(run: Run, files: Files, rax: Emulator) -> None:
+    """shop served by three more load balancers: fleet1..fleet3."""
+    for i, lb_id in enumerate(FLEET, 1):
+        rax.add_load_balancer(lb_id, REGION, name=f"fleet{i}")
+        assert_ok(run("lb", "add", f"fleet{i}", "--kind", "rackspace", "--lb-id", str(lb_id), "--region", REGION))
+        assert_ok(run("enable", f"fleet{i}", "--cert", "shop"))
+    rax.clear_requests()
+
+
+def ssl_put(lb_id: int) -> str:
+    return rf"/loadbalancers/{lb_id}/ssltermination$"
+
+
+def wait_for(check: Callable[[], bool], seconds: float = 30) -> bool:
+    deadline = time.monotonic() + seconds
+    while not check() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return check()
+
+
+def test_a_rotation_changes_its_load_balancers_side_by_side(legacy: Run, files: Files, rax: Emulator) -> None:
+    fleet(legacy, files, rax)
+    first = rax.hold("PUT", ssl_put(FLEET[0]))  # the first one answers only once the others were sent theirs
+    rotation = subprocess.Popen([sys.executable, "-m", "sslterm", "cert", "add", "shop", "--cert",
+                                 str(files.dir / "renewed.crt"), "--key", str(files.dir / "renewed.key"), "--replace"],
+                                env=legacy.environment(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        others_sent = wait_for(lambda: all(rax.count("PUT", ssl_put(i)) for i in FLEET[1:]))
+    finally:
+        first.release()
+        _, err = rotation.communicate(timeout=120)
+    assert rotation.returncode == 0, err
+    assert others_sent  # while the first was still answering: not one after another
+    for lb_id in FLEET:
+        t = rax.ssl_termination(lb_id)
+        assert t is not None and t.certificate == pem(files, "renewed")
+
+
+def test_one_failing_puts_the_others_back(legacy: Run, files: Files, rax: Emulator) -> None:
+    fleet(legacy, files, rax)
+    rax.fail_next("PUT", ssl_put(FLEET[-1]), 400)
+    proc = legacy("cert", "add", "shop", "--cert", files.dir / "renewed.crt", "--key", files.dir / "renewed.key",
+                  "--replace")
+    assert proc.returncode == 5 and "rolled back" in proc.stderr and "fleet3" in proc.stderr
+    for lb_id in FLEET:  # every one serves the certificate it had: those changed were put back
+        t = rax.ssl_termination(lb_id)
+        assert t is not None and t.certificate == pem(files, "shop")
+    shown = legacy("cert", "show", "shop", "--json")
+    assert json.loads(shown.stdout)["fingerprint_sha256"] == fingerprint(files.bundles["shop"].leaf)
+    status = legacy("status", "--json")
+    assert status.returncode == 0 and {e["state"] for e in json.loads(status.stdout)} == {"ok"}
+
+
+def test_the_store_is_not_locked_while_a_load_balancer_answers(legacy: Run, files: Files, rax: Emulator) -> None:
+    slow = rax.hold("GET", LB_PATH)  # the load balancer is slow to say what it has
+    enabling = subprocess.Popen([sys.executable, "-m", "sslterm", "enable", "legacy", "--cert", "shop"],
+                                env=legacy.environment(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert slow.arrived.wait(60)
+        other = legacy("cert", "add", "other", "--cert", files.dir / "other.crt", "--key", files.dir / "other.key")
+        still_waiting = enabling.poll() is None
+    finally:
+        slow.release()
+        _, err = enabling.communicate(timeout=120)
+    assert_ok(other)  # another command wrote the store while the enable waited on the load balancer
+    assert still_waiting and enabling.returncode == 0, err
     t = rax.ssl_termination(LB_ID)
     assert t is not None and t.certificate == pem(files, "shop")

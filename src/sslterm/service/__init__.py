@@ -18,10 +18,12 @@ from sslterm.engine.probe import probe
 from sslterm.service.certificates import IMPORT_FLUSH_EVERY, Added, Certificates, ImportReport, Refused
 from sslterm.service.context import SYSTEM_ANCHORS, Context, ProviderFactory, load_anchors, utcnow
 from sslterm.service.deployments import Deployments
+from sslterm.service.history import DeploymentView, History
 from sslterm.service.loadbalancers import LoadBalancers, merge_settings
 from sslterm.service.rollout import CertStatus, Outcome
 from sslterm.settings import Settings
 from sslterm.store.db import Database
+from sslterm.store.journal import LEASE_SECONDS
 from sslterm.store.schema import LoadBalancerRow
 from sslterm.store.secrets import KeyVault
 
@@ -33,12 +35,14 @@ class Service:
     def __init__(self, settings: Settings, *, clock: Callable[[], datetime] = utcnow,
                  anchors: Sequence[x509.Certificate] | None = None, warn_days: int = 30,
                  provider_factory: ProviderFactory | None = None, verify_within: float | None = None,
-                 prober: Prober = probe) -> None:
+                 prober: Prober = probe, lease_seconds: float = LEASE_SECONDS) -> None:
         self.ctx = Context(settings, clock=clock, anchors=anchors, warn_days=warn_days,
-                           provider_factory=provider_factory, verify_within=verify_within, prober=prober)
+                           provider_factory=provider_factory, verify_within=verify_within, prober=prober,
+                           lease_seconds=lease_seconds)
         self.deployments = Deployments(self.ctx)
         self.certificates = Certificates(self.ctx, self.deployments)
         self.loadbalancers = LoadBalancers(self.ctx, self.deployments)
+        self.history = History(self.ctx)
         # the use cases, by the names the adapters call them
         self.add_certificate = self.certificates.add_certificate
         self.import_bundles = self.certificates.import_bundles
@@ -58,6 +62,8 @@ class Service:
         self.disable = self.loadbalancers.disable
         self.status = self.deployments.status
         self.apply = self.deployments.apply
+        self.deployment_batch = self.history.batch
+        self.list_deployments = self.history.recent
 
     # -- the wiring, for adapters and tests ----------------------------------------------------------
     @property
@@ -96,6 +102,7 @@ __all__ = [
     "SYSTEM_ANCHORS",
     "Added",
     "CertStatus",
+    "DeploymentView",
     "ImportReport",
     "Outcome",
     "ProviderFactory",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -21,10 +22,12 @@ from sslterm.errors import (
     InUse,
 )
 from sslterm.files import read_limited, write_atomic
+from sslterm.service.change import Change
 from sslterm.service.context import Context
-from sslterm.service.deployments import Change, Deployments
+from sslterm.service.deployments import Deployments
 from sslterm.store import certificates as rows
 from sslterm.store import journal, objects, versions
+from sslterm.store import loadbalancers as lb_rows
 from sslterm.store.loadbalancers import slot_of
 from sslterm.store.schema import AuditRow
 
@@ -100,8 +103,10 @@ class Certificates:
             raise CertificateError(findings)
         return result.bundle, result.warnings
 
-    def add_certificate(self, name: str, inp: BundleInput, *, replace: bool = False) -> Added:
-        with self.deployments.changing(f"certificate/{name}") as change:
+    def add_certificate(self, name: str, inp: BundleInput, *, replace: bool = False,
+                        batch: str | None = None) -> Added:
+        serving = functools.partial(lb_rows.serving, cert_names=[name]) if replace else ()
+        with self.deployments.changing(f"certificate/{name}", lbs=serving, batch=batch) as change:
             pending: list[str] = []
             added = self._add(change, name, inp, replace, pending, rows.KnownIntermediates(change.session))
             return added.waits_for(change.redeploy(pending))
@@ -146,7 +151,9 @@ class Certificates:
         are redeployed at the end, all or nothing; an interruption leaves the store and the load balancers
         as they were."""
         report = ImportReport()
-        with self.deployments.changing("import") as change:
+        items = list(items)  # the names only: each bundle is still read when its turn comes
+        serving = functools.partial(lb_rows.serving, cert_names=[name for name, _ in items]) if replace else ()
+        with self.deployments.changing("import", lbs=serving) as change:
             session = change.session
             stored = {stored_name.lower() for stored_name in rows.names(session)}
             new_rows = rows.NewRows()
@@ -201,11 +208,12 @@ class Certificates:
                                   tuple(e["fingerprint_sha256"] for e in v.chain), v.added_at, v.replaced_at)
                           for v in versions.previous(row)]
 
-    def rollback(self, name: str, fingerprint: str | None = None) -> Added:
+    def rollback(self, name: str, fingerprint: str | None = None, *, batch: str | None = None) -> Added:
         """Make a previous version (the newest, or the one whose fingerprint starts with ``fingerprint``)
         current again, checked as a new bundle would be, and redeploy it wherever the certificate is served;
         the version it replaces is kept, so a rollback can be undone the same way."""
-        with self.deployments.changing(f"certificate/{name}") as change:
+        with self.deployments.changing(f"certificate/{name}", lbs=functools.partial(lb_rows.serving, cert_names=[name]),
+                                       batch=batch) as change:
             session = change.session
             row = rows.get(session, name, for_update=True) or self.ctx.cert(session, name)
             version = versions.find(row, fingerprint)

@@ -25,6 +25,7 @@ from sslterm.files import create_private_file, ensure_private_dir, write_atomic
 from sslterm.providers import registry
 from sslterm.settings import Settings
 from sslterm.store import certificates as rows
+from sslterm.store import journal
 from sslterm.store import loadbalancers as lb_rows
 from sslterm.store.db import Database, open_engine
 from sslterm.store.schema import CertificateRow, LoadBalancerRow
@@ -66,8 +67,10 @@ class Context:
     def __init__(self, settings: Settings, *, clock: Callable[[], datetime] = utcnow,
                  anchors: Sequence[x509.Certificate] | None = None, warn_days: int = 30,
                  provider_factory: ProviderFactory | None = None, verify_within: float | None = None,
-                 prober: Prober = probe) -> None:
+                 prober: Prober = probe, lease_seconds: float = journal.LEASE_SECONDS) -> None:
         self.settings = settings
+        #: how long a lease lasts unless renewed; a deployment renews it every third of that while it runs
+        self.lease_seconds = lease_seconds
         self.clock = clock
         self.warn_days = warn_days
         self.verify_within = verify_within

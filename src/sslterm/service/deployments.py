@@ -1,11 +1,13 @@
 """How a command changes the store and load balancers together: a journal, leases, and no store transaction
 held while a load balancer is changed.
 
+0. The load balancers the command names are leased (a short transaction) and read, outside any transaction.
 1. In the command's own short transaction, the use case changes the store; each load balancer to change is
-   leased, planned, and recorded as a deployment: intent (what it will serve), what it had, and how to put
-   the store back. Then the transaction commits.
-2. Outside any transaction, the deployments are carried out one load balancer after the other: applied,
-   verified by a handshake (the engine puts a load balancer back itself when its change fails).
+   planned from that reading and recorded as a deployment: intent (what it will serve), what it had, and how
+   to put the store back. Then the transaction commits.
+2. Outside any transaction, the deployments are carried out, several load balancers at a time
+   (``SSLTERM_DEPLOY_WORKERS``), leases renewed meanwhile: applied, verified (the engine puts a load balancer
+   back itself when its change fails); once one fails, no other is started.
 3. A short transaction records the outcome: ``verified``, leases released; or, when one failed, the load
    balancers already changed are put back, the store change is undone, and the deployments say
    ``rolled-back`` (``needs-attention`` when putting back failed too).
@@ -21,22 +23,21 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import uuid
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from itertools import compress
-from operator import is_not
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from sslterm.engine.contract import CertRef, CertSlot, ListenerSpec
+from sslterm.engine.contract import CertRef, Observed
 from sslterm.engine.plan import Plan
 from sslterm.engine.retry import with_retries
 from sslterm.errors import Busy, DeploymentError, RollbackFailed, SSLTermError
 from sslterm.providers import registry
+from sslterm.service import parallel
+from sslterm.service.change import Change, Pending
 from sslterm.service.context import Context
 from sslterm.service.rollout import CertStatus, Outcome, carry_out, plan_for, remote_status, restore, status
 from sslterm.store import certificates as rows
@@ -45,69 +46,8 @@ from sslterm.store import loadbalancers as lb_rows
 from sslterm.store.schema import LoadBalancerRow
 
 Audit = tuple[str, str, str | None, str]  # action, target, fingerprint, detail
-
-
-@dataclass
-class Pending:
-    """A deployment recorded and not carried out yet."""
-
-    lb: str
-    outcome: Outcome
-    plan: Plan  # with the material of what it changes (sealed until a provider asks)
-    deployment: int
-    desired: tuple[ListenerSpec, ...] = ()
-    refs: dict[str, CertRef] = field(default_factory=dict)  # what it uploaded, filled as it goes
-
-    def uploaded(self) -> list[tuple[str, str, str]]:
-        return [(ref.scope, ref.fingerprint, ref.location) for ref in self.refs.values()]
-
-    def fingerprints(self) -> dict[str, str]:
-        """Served id -> leaf fingerprint of what it uploads."""
-        return {s.slot.served_id: s.slot.fingerprint for s in self.plan.uploads() if s.slot is not None}
-
-    def stopped_serving(self) -> dict[str, str]:
-        """Served id -> leaf fingerprint of what the load balancer had and is no longer given."""
-        given = {x.lb_port: x for x in self.desired}
-        had = [c for x in self.outcome.previous for c in _not_in(x, given.get(x.lb_port))]
-        if not had:
-            return {}
-        kept = {c.served_id for x in self.desired for c in x.certificates}
-        return {c.served_id: c.fingerprint for c in had if c.served_id not in kept}
-
-
-def _not_in(before: ListenerSpec, after: ListenerSpec | None) -> list[CertSlot]:
-    """The slots of ``before`` that may not be in ``after``: all of them, or (same length) those that are
-    not the very object at the same place in ``after``: one pass without a Python step per certificate."""
-    if after is None or len(after.certificates) != len(before.certificates):
-        return list(before.certificates)
-    return list(compress(before.certificates, map(is_not, before.certificates, after.certificates)))
-
-
-@dataclass
-class Change:
-    """A command's store session and the deployments it prepares in it."""
-
-    session: Session
-    deployments: Deployments
-    dry_run: bool = False
-    batch: str = field(default_factory=lambda: uuid.uuid4().hex)
-    pending: list[Pending] = field(default_factory=list)
-    revert: list[dict[str, Any]] = field(default_factory=list)  # how to undo the store change
-
-    def keep(self, snapshot: dict[str, Any]) -> None:
-        """Remember how to put the store back (taken before the use case changes it)."""
-        self.revert.append(snapshot)
-
-    def deploy(self, lb: LoadBalancerRow) -> Outcome:
-        """Plan ``lb`` to what the store now says; unless a dry run, lease it and record the deployment, to be
-        carried out once the store change has committed. The outcome's report is filled in then."""
-        return self.deployments.prepare(self, lb)
-
-    def redeploy(self, lb_names: Sequence[str]) -> list[str]:
-        """Deploy each of ``lb_names``; the names of those whose change waits for their controller."""
-        ctx = self.deployments.ctx
-        outcomes = {name: self.deploy(ctx.lb(self.session, name, listeners=False)) for name in dict.fromkeys(lb_names)}
-        return [name for name, outcome in outcomes.items() if outcome.waiting_for]
+#: the load balancers a command will change: names, or a query run in a short read transaction before it
+LbNames = Sequence[str] | Callable[[Session], Sequence[str]]
 
 
 class Deployments:
@@ -117,22 +57,66 @@ class Deployments:
         self.ctx = ctx
 
     @contextmanager
-    def changing(self, target: str, *, dry_run: bool = False) -> Iterator[Change]:
+    def changing(self, target: str, *, lbs: LbNames = (), dry_run: bool = False, reconcile: bool = True,
+                 batch: str | None = None) -> Iterator[Change]:
         """One command's change: the use case changes the store in ``change.session`` and asks for
-        deployments (``change.deploy``); they are carried out once that has committed (see the module)."""
-        if not dry_run:
+        deployments (``change.deploy``); they are carried out once that has committed (see the module).
+
+        ``lbs``: the load balancers it will change. They are leased and read (``observe``) first, side by
+        side, outside any transaction: the command's transaction then plans from those readings, and holds
+        no lock while a load balancer answers. One it did not name is read in the transaction (correct, but
+        it holds the transaction for that long). ``batch``: the id its deployments are journalled under (an
+        adapter that reports on them later chooses it; else a new one)."""
+        if reconcile and not dry_run:
             self.reconcile()
+        leased, observed = self._observe_first(lbs, dry_run)
         change: Change | None = None
         try:
             with self.ctx.db.transaction(commit=not dry_run) as session:
-                change = Change(session, self, dry_run)
+                change = Change(session, self, dry_run, observed)
+                if batch:
+                    change.batch = batch
                 yield change
         except BaseException as exc:  # a Ctrl-C right after the commit: nothing was applied yet, undo it
-            if change is not None and change.pending and change.session.info.get("committed"):
+            committed = change is not None and bool(change.session.info.get("committed"))
+            if change is not None and change.pending and committed:
                 self._fail(change, [], exc, target)
+            self._release_others(leased, change if committed else None)
             raise
+        self._release_others(leased, change)
         if change.pending:
             self._carry_out(change, target)
+
+    def _observe_first(self, lbs: LbNames, dry_run: bool) -> tuple[list[str], dict[str, Observed]]:
+        """Lease (unless a dry run) and read the load balancers a command will change, those this controller
+        may change; the names leased, and what each has."""
+        with self.ctx.db.transaction(write=False) as session:
+            names = lbs(session) if callable(lbs) else lbs
+            found = [lb for name in dict.fromkeys(names) if (lb := lb_rows.get(session, name, listeners=False))]
+            providers = {lb.name: self.ctx.provider(lb) for lb in found if not self.ctx.owned_elsewhere(lb)}
+        if not providers:
+            return [], {}
+        leased = [] if dry_run else list(providers)
+        if leased:
+            with self.ctx.db.transaction(counted=False) as session:
+                for name in leased:  # all or none: a Busy one rolls the others back
+                    journal.take_lease(session, name, self.ctx.owner, self.ctx.clock(), self.ctx.abandoned,
+                                       self.ctx.lease_seconds)
+        read = parallel.each(list(providers), lambda name: providers[name].observe(), self.ctx.settings.deploy_workers)
+        failure = read.first_failure()
+        if failure is not None:
+            self._release_others(leased, None)
+            raise failure
+        return leased, dict(read.done)
+
+    def _release_others(self, leased: Sequence[str], change: Change | None) -> None:
+        """Release the leases taken before the transaction that no recorded deployment holds now."""
+        holding = {p.lb for p in change.pending} if change is not None else set()
+        free = [name for name in leased if name not in holding]
+        if free:
+            with self.ctx.db.transaction(counted=False) as session:
+                for name in free:
+                    journal.release_lease(session, name, self.ctx.owner)
 
     def prepare(self, change: Change, lb: LoadBalancerRow) -> Outcome:
         now = self.ctx.clock()
@@ -144,13 +128,14 @@ class Deployments:
                 journal.start(change.session, change.batch, lb.name, lb_rows.desired(change.session, lb), (),
                               change.revert, self.ctx.owner, now, state="pending")
             return outcome
-        outcome, desired, plan = plan_for(change.session, lb, self.ctx.provider(lb), self.ctx.vault, now)
+        outcome, desired, plan = plan_for(change.session, lb, self.ctx.provider(lb), self.ctx.vault, now,
+                                          change.observed.get(lb.name))
         if change.dry_run or (plan.empty and self.ctx.provider(lb).alive()):
             return outcome
         provider = self.ctx.provider(lb)
         if lb.scope != provider.scope:
             lb.scope = provider.scope
-        journal.take_lease(change.session, lb.name, self.ctx.owner, now, self.ctx.abandoned)
+        journal.take_lease(change.session, lb.name, self.ctx.owner, now, self.ctx.abandoned, self.ctx.lease_seconds)
         row = journal.start(change.session, change.batch, lb.name, desired, outcome.previous, change.revert,
                             self.ctx.owner, now, plan=outcome.plan)
         change.pending.append(Pending(lb.name, outcome, plan, row.id, desired))
@@ -159,17 +144,22 @@ class Deployments:
 
     # -- carrying out ------------------------------------------------------------------------------------
     def _carry_out(self, change: Change, target: str) -> None:
+        """Apply every recorded deployment, several load balancers at a time (``deploy_workers``); when one
+        fails, none is started after it, and those changed are put back (:meth:`_fail`)."""
         audits: list[Audit] = []
-        done: list[Pending] = []
-        try:
-            for pending in change.pending:
-                pending.outcome.report = carry_out(
-                    pending.lb, self.ctx.providers[pending.lb], pending.plan, verify_within=self.ctx.verify_within,
-                    prober=self.ctx.prober, audit=lambda *entry: audits.append(entry), refs=pending.refs)
-                done.append(pending)
-        except BaseException as exc:
-            self._fail(change, done, exc, target)
-            raise
+
+        def one(pending: Pending) -> None:
+            pending.outcome.report = carry_out(
+                pending.lb, self.ctx.providers[pending.lb], pending.plan, verify_within=self.ctx.verify_within,
+                prober=self.ctx.prober, audit=lambda *entry: audits.append(entry), refs=pending.refs)
+
+        with self._renewing([p.lb for p in change.pending]):
+            ran = parallel.each(change.pending, one, self.ctx.settings.deploy_workers)
+        if ran.failed:
+            failures = [exc for _, exc in ran.failed]
+            cause = next((exc for exc in failures if isinstance(exc, RollbackFailed)), failures[0])
+            self._fail(change, [p for p, _ in ran.done], cause, target)
+            raise cause
         with self.ctx.db.transaction() as session:
             journal.finish(session, [p.deployment for p in change.pending], "verified", self.ctx.clock())
             self._release(session, [p.lb for p in change.pending])
@@ -180,6 +170,26 @@ class Deployments:
             with contextlib.suppress(SSLTermError):
                 self.ctx.providers[pending.lb].cleanup()
         self._forget(unused)
+
+    @contextmanager
+    def _renewing(self, lbs: Sequence[str]) -> Iterator[None]:
+        """Renew the leases on ``lbs`` every third of their time while the block runs (a load balancer may take
+        minutes); a crashed command renews nothing, so its leases still run out."""
+        done = threading.Event()
+
+        def renew() -> None:
+            while not done.wait(self.ctx.lease_seconds / 3):
+                with contextlib.suppress(SSLTermError), self.ctx.db.transaction(counted=False) as session:
+                    for lb in lbs:
+                        journal.renew_lease(session, lb, self.ctx.owner, self.ctx.clock(), self.ctx.lease_seconds)
+
+        beat = threading.Thread(target=renew, name="sslterm-lease", daemon=True)
+        beat.start()
+        try:
+            yield
+        finally:
+            done.set()
+            beat.join()
 
     def _unused(self, session: Session, pending: Sequence[Pending],
                 candidates: Callable[[Pending], dict[str, str]]) -> list[tuple[str, list[tuple[str, str]]]]:
@@ -319,20 +329,17 @@ class Deployments:
 
     def _converge(self, lbs: Sequence[str], why: str) -> None:
         """Deploy what the store says to each of ``lbs`` (a change of nothing: leased and journalled)."""
-        with self.ctx.db.transaction() as session:
-            change = Change(session, self)
+        with self.changing(why, lbs=lbs, reconcile=False) as change:
             for name in lbs:
-                lb = lb_rows.get(session, name, listeners=False)
+                lb = lb_rows.get(change.session, name, listeners=False)
                 if lb is not None:
                     self.prepare(change, lb)
-        if change.pending:
-            self._carry_out(change, why)
 
     def apply(self, lb_name: str | None = None) -> list[Outcome]:
         """``sslterm apply``: finish interrupted deployments, then bring every load balancer (or ``lb_name``)
         to what the store says, starting a managed HAProxy that died."""
         self.reconcile(lb_name)
-        with self.changing("apply") as change:
+        with self.changing("apply", lbs=[lb_name] if lb_name else lb_rows.names, reconcile=False) as change:
             lbs = [self.ctx.lb(change.session, lb_name)] if lb_name else lb_rows.all_rows(change.session)
             return [change.deploy(lb) for lb in lbs]
 

@@ -138,10 +138,11 @@ class LoadBalancers:
 
     def enable(self, lb_name: str, cert_name: str, *, lb_port: int | None = None, instance_port: int | None = None,
                instance_protocol: str | None = None, redirect_http: bool | None = None, hsts: bool | None = None,
-               tls_profile: str | None = None, dry_run: bool = False) -> Outcome:
+               tls_profile: str | None = None, dry_run: bool = False, batch: str | None = None) -> Outcome:
         """Terminate TLS on ``lb_port`` with ``cert_name`` (added after the listener's other certificates);
         options left None keep the listener's current value, or the default for a new listener."""
-        with self.deployments.changing(f"lb/{lb_name}", dry_run=dry_run) as change:
+        with self.deployments.changing(f"lb/{lb_name}", lbs=[lb_name], dry_run=dry_run,
+                                           batch=batch) as change:
             session = change.session
             lb = self.ctx.lb(session, lb_name, listeners=False)  # a listener may have thousands of certificates
             cert = self.ctx.cert(session, cert_name)
@@ -159,10 +160,11 @@ class LoadBalancers:
             return change.deploy(lb)
 
     def disable(self, lb_name: str, *, lb_port: int | None = None, cert_name: str | None = None,
-                dry_run: bool = False) -> Outcome:
+                dry_run: bool = False, batch: str | None = None) -> Outcome:
         """Stop terminating TLS on ``lb_port`` (or only drop ``cert_name`` from it). Already so: nothing is
         removed, and the load balancer is brought to what the store says, like any re-run."""
-        with self.deployments.changing(f"lb/{lb_name}", dry_run=dry_run) as change:
+        with self.deployments.changing(f"lb/{lb_name}", lbs=[lb_name], dry_run=dry_run,
+                                           batch=batch) as change:
             lb = self.ctx.lb(change.session, lb_name)
             port = lb_port or self.ctx.provider(lb).default_lb_port
             change.keep(journal.listeners_snapshot(change.session, lb))

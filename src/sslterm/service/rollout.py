@@ -193,22 +193,24 @@ class Armory:
         return tuple(armed.get(x.lb_port) or x for x in previous)
 
 
-def observe(provider: Provider, desired: tuple[ListenerSpec, ...]) -> Observed:
-    """What the load balancer has; where it keeps no names of sslterm's, under the store's names."""
-    observed = provider.observe()
+def observe(provider: Provider, desired: tuple[ListenerSpec, ...], observed: Observed | None = None) -> Observed:
+    """What the load balancer has (``observed``: as read a moment ago); where it keeps no names of sslterm's,
+    under the store's names."""
+    observed = observed if observed is not None else provider.observe()
     if provider.capabilities.keeps_names:
         return observed
     return Observed(adopt_names(observed.listeners, desired), observed.foreign_ports)
 
 
-def plan_for(session: Session, lb: LoadBalancerRow, provider: Provider, vault: KeyVault,
-             now: datetime) -> tuple[Outcome, tuple[ListenerSpec, ...], Plan]:
+def plan_for(session: Session, lb: LoadBalancerRow, provider: Provider, vault: KeyVault, now: datetime,
+             seen: Observed | None = None) -> tuple[Outcome, tuple[ListenerSpec, ...], Plan]:
     """What bringing ``lb`` to what the store says takes (the session holds the pending change): the outcome
     (plan, what it had), what it is brought to, and the plan with the material of what it changes (sealed
-    until a provider asks). What the load balancer cannot do is refused first, before any call to it."""
+    until a provider asks). ``seen``: what it has, read under its lease before the transaction (else read
+    now). What the load balancer cannot do is refused first, before any call to it."""
     desired = lb_rows.desired(session, lb)  # the session's pending change flushed, read back
     enforce(lb.name, lb.kind, provider.capabilities, desired)
-    observed = observe(provider, desired)
+    observed = observe(provider, desired, seen)
     desired = lb_rows.adopt(desired, observed.listeners)  # what did not change: the very same objects
     refuse_foreign(lb.name, observed, desired)
     plan = compute(lb.name, observed.listeners, desired, rotate_in_place=provider.capabilities.rotate_in_place)

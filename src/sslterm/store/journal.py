@@ -50,6 +50,15 @@ def take_lease(session: Session, lb: str, owner: str, now: datetime, abandoned: 
     return row.token
 
 
+def renew_lease(session: Session, lb: str, owner: str, now: datetime, seconds: float = LEASE_SECONDS) -> bool:
+    """Extend ``owner``'s lease on ``lb`` (same token); False when it is not ``owner``'s any more."""
+    row = session.get(LeaseRow, lb, with_for_update=True)
+    if row is None or row.owner != owner:
+        return False
+    row.expires_at = now + timedelta(seconds=seconds)
+    return True
+
+
 def release_lease(session: Session, lb: str, owner: str) -> None:
     row = session.get(LeaseRow, lb, with_for_update=True)
     if row is not None and row.owner == owner:
@@ -101,6 +110,17 @@ def unfinished(session: Session, lb: str | None = None) -> list[DeploymentRow]:
     if lb is not None:
         query = query.where(DeploymentRow.load_balancer == lb)
     return list(session.scalars(query))
+
+
+def of_batch(session: Session, batch: str) -> list[DeploymentRow]:
+    """The deployments one command recorded (one per load balancer), in order."""
+    return list(session.scalars(select(DeploymentRow).where(DeploymentRow.batch == batch).order_by(DeploymentRow.id)))
+
+
+def recent(session: Session, *, limit: int, offset: int = 0, lb: str | None = None) -> list[DeploymentRow]:
+    """The newest deployments first (of ``lb``, or of every load balancer)."""
+    query = select(DeploymentRow).order_by(DeploymentRow.id.desc()).limit(limit).offset(offset)
+    return list(session.scalars(query.where(DeploymentRow.load_balancer == lb) if lb is not None else query))
 
 
 # -- putting the store back ---------------------------------------------------------------------------------

@@ -31,6 +31,22 @@ def all_rows(session: Session) -> list[LoadBalancerRow]:
     return list(session.scalars(select(LoadBalancerRow).options(_LOADED).order_by(LoadBalancerRow.name)))
 
 
+def serving(session: Session, cert_names: Collection[str]) -> list[str]:
+    """The names of the load balancers that serve any of ``cert_names`` (one query, whatever their number)."""
+    if not cert_names:
+        return []
+    wanted = set(cert_names)
+    pairs = session.execute(select(CertificateRow.name, LoadBalancerRow.name).select_from(TerminationRow)
+                            .join(CertificateRow, TerminationRow.certificate_id == CertificateRow.id)
+                            .join(ListenerRow, TerminationRow.listener_id == ListenerRow.id)
+                            .join(LoadBalancerRow, ListenerRow.load_balancer_id == LoadBalancerRow.id))
+    return sorted({lb for cert, lb in pairs if cert in wanted})
+
+
+def names(session: Session) -> list[str]:
+    return list(session.scalars(select(LoadBalancerRow.name).order_by(LoadBalancerRow.name)))
+
+
 def add_termination(session: Session, lb: LoadBalancerRow, cert: CertificateRow, lb_port: int,
                     settings: dict[str, object], now: datetime, *, first: bool = False) -> TerminationRow:
     """Attach ``cert`` to the listener on ``lb_port`` (made with ``settings`` when there is none; else its

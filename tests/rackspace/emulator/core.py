@@ -11,6 +11,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 from urllib.parse import urlsplit
@@ -62,6 +63,7 @@ class _Core:
         self._tokens: dict[str, _Token] = {}
         self._requests: list[RecordedRequest] = []
         self._injected: list[_Injected] = []
+        self._holds: list[Hold] = []
         self._hits: dict[RateLimit, deque[float]] = {}
         self._next_mapping_id = 1000
         self.tokens_issued = 0
@@ -162,6 +164,15 @@ class _Core:
             self._injected.append(_Injected(method.upper(), re.compile(path_regex), status, body,
                                             dict(headers or {}), times))
 
+    def hold(self, method: str, path_regex: str) -> Hold:
+        """Requests like ``fail_next``'s wait (at most 60 s) before they are handled until the hold is released:
+        a load balancer API that is slow to answer, at a moment the test chooses. ``arrived`` is set once one
+        such request is waiting."""
+        held = Hold(method.upper(), re.compile(path_regex))
+        with self._lock:
+            self._holds.append(held)
+        return held
+
     def expire_tokens(self) -> None:
         with self._lock:
             for token in self._tokens.values():
@@ -202,6 +213,10 @@ class _Core:
     def handle(self, method: str, target: str, headers: Mapping[str, str], raw: bytes) -> _Reply:
         """One HTTP request (``headers`` with lower-case names) -> reply.  Called by the server threads."""
         method = method.upper()
+        for held in list(self._holds):  # outside the lock: other requests go on meanwhile
+            if held.method in ("*", method) and held.path.search(target):
+                held.arrived.set()
+                held.released.wait(60)
         with self._lock:
             self._settle()
             injected = self._take_injected(method, target)
@@ -331,3 +346,16 @@ class _Core:
         lb.updated = datetime.now(UTC)
         self._pending[lb.id] = _Pending(time.monotonic() + self.pending_seconds,
                                         self._fail_updates.pop(lb.id, "ACTIVE"), list(deferred))
+
+
+@dataclass
+class Hold:
+    """See :meth:`_Core.hold`: ``release()`` lets the held requests (and later ones) through."""
+
+    method: str
+    path: re.Pattern[str]
+    arrived: threading.Event = field(default_factory=threading.Event)
+    released: threading.Event = field(default_factory=threading.Event)
+
+    def release(self) -> None:
+        self.released.set()

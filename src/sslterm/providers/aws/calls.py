@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -27,25 +28,28 @@ CONFIG = Config(retries={"mode": "standard", "max_attempts": 8}, connect_timeout
 
 
 _FACTORIES: dict[str | None, ClientFactory] = {}
+_MAKING = threading.RLock()
 
 
 def boto3_clients(region: str | None) -> ClientFactory:
     """Clients from boto3's own settings (credentials chain, ``AWS_ENDPOINT_URL``, profile), in ``region``:
     one session and one client per service and region per process, shared by every load balancer there
     (making them costs more than most calls)."""
-    if region not in _FACTORIES:
-        import boto3
+    with _MAKING:  # load balancers are changed side by side: a boto3 session is not to be shared while making
+        if region not in _FACTORIES:
+            import boto3
 
-        session = boto3.session.Session(region_name=region)
-        made: dict[str, Any] = {}
+            session = boto3.session.Session(region_name=region)
+            made: dict[str, Any] = {}
 
-        def client(service: str) -> Any:
-            if service not in made:
-                made[service] = session.client(service, config=CONFIG)
-            return made[service]
+            def client(service: str) -> Any:
+                with _MAKING:  # a client, once made, is safe to share between threads
+                    if service not in made:
+                        made[service] = session.client(service, config=CONFIG)
+                    return made[service]
 
-        _FACTORIES[region] = client
-    return _FACTORIES[region]
+            _FACTORIES[region] = client
+        return _FACTORIES[region]
 
 
 def error_code(exc: ClientError) -> str:

@@ -29,8 +29,11 @@ CAPABILITIES = Capabilities(
     rotate_in_place=True, handshake=False, first_is_default=True, keeps_names=False, inline=True)
 #: a change returns once the load balancer is ACTIVE again (its own bounded wait, see balancer.py); the engine
 #: retries what may pass (5xx, no answer, a rate limit longer than the wait) a few times, and reads back at once
-#: a change is planned on what ``observe`` read this long ago at most (no change sent since); then read again
-REUSE = 5.0
+#: a change is planned on what ``observe`` read this long ago at most (no change sent since); then read again.
+#: The service observes under the load balancer's lease, just before the command's transaction, and changes up
+#: to SSLTERM_DEPLOY_WORKERS load balancers at a time: with 20 to change, the last starts some 15 s after its
+#: read. Another sslterm cannot change it meanwhile (the lease); what the change does is read back after it.
+REUSE = 60.0
 TIMING = Timing(attempts=3, first_delay=2.0, max_wait=60.0, settle_within=10.0, settle_interval=1.0)
 
 

@@ -4,19 +4,30 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# postgresql: the shared-store tests start a throw-away cluster of their own (tests/pgcluster.py)
-APT_PACKAGES := haproxy ca-certificates openssl postgresql strace
+# What the demo needs (and the tests too)
+APT_PACKAGES := haproxy ca-certificates openssl
+# What only the tests need. postgresql: the shared-store tests start a throw-away cluster of their own
+# (tests/pgcluster.py); chromium: the browser tests (tests/ui) drive /usr/bin/chromium with Playwright (no
+# browser is downloaded)
+TEST_APT_PACKAGES := postgresql strace chromium
 
-.PHONY: install system-packages tools demo test lint typecheck unit bench clean tour-files
+.PHONY: install system-packages test-packages tools demo test lint typecheck unit bench clean tour-files
 
-# Debian packages the tests and the demo need; installed only when missing.
-system-packages:
-	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+# Debian packages, installed only when missing.
+define apt_install
+	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
+endef
+
+system-packages:
+	$(call apt_install,$(APT_PACKAGES))
+
+test-packages:
+	$(call apt_install,$(APT_PACKAGES) $(TEST_APT_PACKAGES))
 
 $(STAMP): pyproject.toml
 	@[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV) || { \
@@ -93,14 +104,14 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-unit: install system-packages tools
+unit: install test-packages tools
 	$(BIN)/python -m pytest -q -p no:cacheprovider; rc=$$?; if [ $$rc = 5 ]; then echo "no tests collected"; exit 1; fi; exit $$rc
 
-test: install system-packages lint typecheck unit
+test: install test-packages lint typecheck unit
 
 # AWS (issue 8): BENCH_AWS_FLAGS='--lbs 10' for a shorter run, '--latency 50' to add a round trip per call.
 # Rackspace (issue 9): BENCH_RACKSPACE_FLAGS=--quick (changes PENDING_UPDATE 0.5 s instead of 2 s), '--pending 10'.
-bench: install system-packages
+bench: install test-packages
 	$(BIN)/python bench/import_bench.py
 	$(BIN)/python bench/journal_bench.py
 	$(BIN)/python bench/rackspace_bench.py $(BENCH_RACKSPACE_FLAGS)

@@ -131,3 +131,36 @@ class VerificationFailed(DeploymentError):
 class RollbackFailed(DeploymentError):
     code = "rollback-failed"
     exit_code = 7
+
+
+def unexpected(exc: Exception, *, hint: str) -> SSLTermError:
+    """An exception sslterm did not raise on purpose (a bug, or the environment: a store that cannot be
+    reached, a full disk) as one line with a stable code; no SQL and no URL (which could hold a password).
+    The adapters show it in place of a traceback."""
+    return SSLTermError(_describe(exc), code=_code(exc), hint=hint)
+
+
+def _code(exc: Exception) -> str:
+    module, name = type(exc).__module__, type(exc).__name__
+    if module.startswith("sqlalchemy") and "locked" in str(exc):
+        return "store-busy"
+    if module.startswith("sqlalchemy") and name == "IntegrityError":
+        return "store-conflict"
+    if module.startswith("sqlalchemy") or name == "ModuleNotFoundError":
+        return "store-unavailable"
+    if isinstance(exc, OSError):
+        return "os-error"
+    return "internal"
+
+
+def _describe(exc: Exception) -> str:
+    """One line, no SQL and no URL (which could hold a password)."""
+    if isinstance(exc, OSError):
+        return f"{exc.strerror or type(exc).__name__}" + (f": {exc.filename}" if exc.filename else "")
+    if _code(exc) == "store-busy":
+        return "the store is busy: another sslterm command is changing it; try again when it has finished"
+    if _code(exc) == "store-conflict":
+        return "the store changed while this command ran (another sslterm command?); nothing was changed, try again"
+    if _code(exc) == "store-unavailable":
+        return f"the store cannot be opened ({type(exc).__name__}); check SSLTERM_DATABASE_URL and SSLTERM_HOME"
+    return f"unexpected {type(exc).__name__}"

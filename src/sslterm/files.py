@@ -12,6 +12,7 @@ from sslterm.errors import CertificateError, InputError
 
 #: No certificate, key, chain or PKCS#12 file is anywhere near this; refuse before reading.
 MAX_INPUT_BYTES = 1024 * 1024
+MAX_PASSPHRASE_BYTES = 64 * 1024
 
 
 def read_limited(path: Path, *, limit: int = MAX_INPUT_BYTES) -> bytes:
@@ -31,7 +32,12 @@ def read_limited(path: Path, *, limit: int = MAX_INPUT_BYTES) -> bytes:
 
 def read_passphrase(path: Path) -> bytes:
     """A passphrase file's content without its trailing newline."""
-    return read_limited(path, limit=64 * 1024).rstrip(b"\r\n")
+    return passphrase(read_limited(path, limit=MAX_PASSPHRASE_BYTES))
+
+
+def passphrase(data: bytes) -> bytes:
+    """A passphrase as given (a file's content, an API field) without its trailing newline."""
+    return data.rstrip(b"\r\n")
 
 
 def ensure_private_dir(path: Path) -> None:

@@ -30,6 +30,8 @@ class Settings:
     rackspace_max_wait: str | None = None
     #: how many load balancers one command changes at the same time (SSLTERM_DEPLOY_WORKERS, 1 to 64)
     deploy_workers: int = 8
+    #: SSLTERM_API_TOKEN: the bearer token of ``sslterm serve`` (never shown)
+    api_token: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         """A store given by URL may be shared by several controllers, which must all seal private keys with
@@ -77,6 +79,7 @@ def from_environment(env: Mapping[str, str] | None = None) -> Settings:
         rackspace_identity_url=env.get("RACKSPACE_IDENTITY_URL") or None,
         rackspace_max_wait=env.get("RACKSPACE_MAX_WAIT") or None,
         deploy_workers=_workers(env.get("SSLTERM_DEPLOY_WORKERS") or "8"),
+        api_token=env.get("SSLTERM_API_TOKEN") or None,
     )
 
 

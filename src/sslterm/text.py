@@ -25,3 +25,11 @@ def one_line(text: object, limit: int) -> str:
     """:func:`escape_controls`, cut to ``limit`` characters (for quoting remote text inside a message)."""
     safe = escape_controls(text)
     return safe if len(safe) <= limit else safe[:limit] + "..."
+
+
+def short_name(rfc4514: str) -> str:
+    """The CN of an RFC 4514 name, for tables and lists; the whole name when it has none."""
+    for part in rfc4514.split(","):
+        if part.startswith("CN="):
+            return part[3:]
+    return rfc4514

@@ -227,6 +227,33 @@ def test_cert_replace_rotates_on_every_load_balancer_serving_it(
         ("web", "shop", renewed.leaf, "ok"), ("prod", "shop", renewed.leaf, "ok")}
 
 
+def test_a_fleet_sharing_a_scope_stages_the_certificate_once(
+        sslterm_cli: Sslterm, aws_cli: AwsCli, moto: str, live_pki: Pki, tmp_path: Path, recorder: Recorder) -> None:
+    """Load balancers changed side by side share what one of them staged: one ACM re-import, one IAM upload."""
+    sslterm_cli.ok(*rsa_files(tmp_path, live_pki, "shop").add_args())
+    for store in ("acm", "iam"):
+        for i in range(4):
+            classic_elb(moto, f"{store}{i}")
+            sslterm_cli.ok("lb", "add", f"{store}{i}", "--kind", "aws-elb", "--name", f"{store}{i}",
+                           "--cert-store", store)
+            sslterm_cli.ok("enable", f"{store}{i}", "--cert", "shop")
+    assert len(aws_cli.acm_certificates()) == 1 and len(aws_cli.iam_certificates()) == 1  # one copy per scope
+    renewed = rsa_files(tmp_path / "renewed", live_pki, "shop", "shop.example.test")
+
+    recorder.start()
+    sslterm_cli.ok(*renewed.add_args(), "--replace")
+
+    writes = recorder.writes()
+    assert writes.count("ImportCertificate") == 1 and writes.count("UploadServerCertificate") == 1, writes
+    [acm] = aws_cli.acm_certificates()
+    assert aws_cli.iam_certificates() == [aws_cli.classic_listeners("iam0")[443]["Listener"]["SSLCertificateId"]]
+    for i in range(4):
+        assert aws_cli.classic_listeners(f"acm{i}")[443]["Listener"]["SSLCertificateId"] == acm
+        iam = aws_cli.classic_listeners(f"iam{i}")[443]["Listener"]["SSLCertificateId"]
+        assert aws_cli.served(iam) == (renewed.leaf, renewed.chain_fps)
+    assert {r["state"] for r in sslterm_cli.json("status")} == {"ok"}
+
+
 def test_disable_and_cert_remove_take_the_listener_then_the_aws_copies(
         sslterm_cli: Sslterm, aws_cli: AwsCli, moto: str, live_pki: Pki, tmp_path: Path) -> None:
     web = _alb_with_shop_and_api(sslterm_cli, moto, live_pki, tmp_path)

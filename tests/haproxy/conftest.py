@@ -5,13 +5,12 @@ HAProxy it started (by pid) when the test ends, whatever happened."""
 from __future__ import annotations
 
 import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
-from e2e_haproxy import Kit, stop_haproxy_under
+from e2e_haproxy import Kit, short_data_directory
 
 from sslterm.demo.app import DemoApp
 from sslterm.demo.ca import DemoCA
@@ -35,15 +34,10 @@ def root_pem(demo_ca: DemoCA, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def short_home() -> Iterator[Path]:
-    """A data directory with a short path. HAProxy refuses UNIX socket paths over 97 characters, and
-    pytest's tmp_path plus sslterm's lb/NAME/candidate-XXXXXXXX/admin.sock can exceed that (reported as a bug;
-    see test_haproxy_engine.py::test_a_long_but_valid_load_balancer_name_works)."""
-    home = Path(tempfile.mkdtemp(prefix="sst-"))
-    try:
+    """A data directory with a short path (see short_data_directory; reported as a bug: see
+    test_haproxy_engine.py::test_a_long_but_valid_load_balancer_name_works)."""
+    with short_data_directory() as home:
         yield home
-    finally:
-        stop_haproxy_under(home)
-        shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture

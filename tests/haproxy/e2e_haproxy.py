@@ -12,11 +12,13 @@ import hashlib
 import http.client
 import json
 import os
+import shutil
 import signal
 import socket
 import ssl
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import warnings
@@ -323,6 +325,19 @@ def haproxy_pids_under(root: Path) -> list[int]:
         if argv and argv[0].endswith(b"haproxy") and any(marker in a for a in argv) and alive(int(entry.name)):
             found.append(int(entry.name))
     return sorted(found)
+
+
+@contextlib.contextmanager
+def short_data_directory(prefix: str = "sst-") -> Iterator[Path]:
+    """A data directory with a short path, removed after, every HAProxy under it stopped first. HAProxy
+    refuses UNIX socket paths over 97 characters, and pytest's tmp_path plus sslterm's
+    lb/NAME/candidate-XXXXXXXX/admin.sock can exceed that."""
+    home = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield home
+    finally:
+        stop_haproxy_under(home)
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def stop_haproxy_under(root: Path, timeout: float = 15.0) -> None:

@@ -64,6 +64,10 @@ class ChainEntry:
     fingerprint_sha256: str
 
 
+#: days left under which a certificate's expiry is urgent, then soon (see :meth:`CertSummary.urgency`)
+URGENT_DAYS, SOON_DAYS = 7, 30
+
+
 @dataclass(frozen=True)
 class CertSummary:
     """Everything about a stored certificate that may be shown: no key material at all."""
@@ -82,6 +86,14 @@ class CertSummary:
 
     def days_left(self, now: datetime) -> int:
         return (self.not_after - now).days
+
+    def urgency(self, now: datetime) -> str:
+        """How soon it must be renewed: ``expired``, ``urgent`` (under :data:`URGENT_DAYS` days left),
+        ``soon`` (under :data:`SOON_DAYS`) or ``ok``; the CLI colours it, the web UI labels it too."""
+        if self.not_after <= now:
+            return "expired"
+        days = self.days_left(now)
+        return "urgent" if days < URGENT_DAYS else "soon" if days < SOON_DAYS else "ok"
 
     def as_json(self) -> dict[str, object]:
         return {

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from sslterm.cli import cert, deploy, key, lb, log, quickstart
+from sslterm.cli import cert, deploy, key, lb, log, quickstart, serve
 
 app = typer.Typer(
     name="sslterm", no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
@@ -23,3 +23,4 @@ app.command("apply")(deploy.apply)
 app.command("status")(deploy.status)
 app.command("log")(log.show_log)
 app.command("quickstart")(quickstart.quickstart)
+app.command("serve")(serve.serve)

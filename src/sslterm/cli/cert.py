@@ -8,12 +8,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.progress import Progress
 
+from sslterm import shapes
 from sslterm.certs import BundleInput
 from sslterm.cli import render
 from sslterm.cli.context import service
 from sslterm.discover import find_bundles
 from sslterm.errors import InputError
 from sslterm.files import read_limited, read_passphrase
+from sslterm.text import short_name
 
 if TYPE_CHECKING:
     from sslterm.service.certificates import Added
@@ -75,9 +77,7 @@ def add(
     inp = _bundle_input(cert, key, chain, pkcs12, passphrase_file)
     added = service().add_certificate(name, inp, replace=replace)
     if as_json:
-        render.print_json({**added.summary.as_json(), "warnings": [w.as_dict() for w in added.warnings],
-                           "replaced": added.replaced, "redeployed": list(added.redeployed),
-                           "waiting": list(added.waiting)})
+        render.print_json(shapes.added(added))
         return
     render.print_findings(added.warnings)
     verb = "replaced" if added.replaced else "added"
@@ -127,7 +127,7 @@ def history(name: StoredName, as_json: JsonOpt = False) -> None:
         return
     table = render.data_table("fingerprint (SHA-256)", "subject", "expires", "chain", "current from", "until")
     for v in versions:
-        table.add_row(*render.cells(v.fingerprint_sha256[:16], render.short_name(v.subject), f"{v.not_after:%Y-%m-%d}",
+        table.add_row(*render.cells(v.fingerprint_sha256[:16], short_name(v.subject), f"{v.not_after:%Y-%m-%d}",
                                     f"{len(v.chain)} certificate(s)", f"{v.since:%Y-%m-%d %H:%M}",
                                     f"{v.until:%Y-%m-%d %H:%M}" if v.until else "(current)"))
     render.out.print(table)
@@ -143,8 +143,7 @@ def rollback(
     """Make a previous version current again and redeploy it wherever the certificate is served."""
     added = service().rollback_certificate(name, to)
     if as_json:
-        render.print_json({**added.summary.as_json(), "replaced": added.replaced, "redeployed": list(added.redeployed),
-                           "waiting": list(added.waiting)})
+        render.print_json(shapes.added(added, warnings=False))
         return
     render.print_findings(added.warnings)
     render.say(f"rolled back {name} to sha256 {added.summary.fingerprint_sha256[:16]}... "

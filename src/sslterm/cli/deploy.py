@@ -8,6 +8,7 @@ import typer
 from rich.table import Column
 from rich.text import Text
 
+from sslterm import shapes
 from sslterm.cli import render
 from sslterm.cli.context import service
 
@@ -35,10 +36,7 @@ FINGERPRINT_SHOWN = 16  # hex digits of a SHA-256 fingerprint in the table: the 
 
 def _print_outcome(outcome: Outcome, as_json: bool, dry_run: bool) -> None:
     if as_json:
-        served = [{"lb_port": s.target.port, "server_name": s.target.server_name, "certificate": s.target.certificate,
-                   "fingerprint_sha256": s.fingerprint} for s in (outcome.report.served if outcome.report else [])]
-        render.print_json({**outcome.plan.as_json(), "dry_run": dry_run, "served": served,
-                           "waiting_for": outcome.waiting_for})
+        render.print_json(shapes.outcome(outcome, dry_run=dry_run))
         return
     if outcome.waiting_for:
         render.say(f"{outcome.plan.lb}: {'would be ' if dry_run else ''}recorded as pending: it runs beside "
@@ -97,9 +95,7 @@ def apply(
     the store says, starting a managed HAProxy that died. Safe to run from a timer."""
     outcomes = service().apply(lb)
     if as_json:
-        render.print_json([{**o.plan.as_json(), "served": [
-            {"lb_port": s.target.port, "server_name": s.target.server_name, "certificate": s.target.certificate,
-             "fingerprint_sha256": s.fingerprint} for s in (o.report.served if o.report else [])]} for o in outcomes])
+        render.print_json([shapes.applied(o) for o in outcomes])
         return
     for outcome in outcomes:
         _print_outcome(outcome, False, False)

@@ -54,7 +54,7 @@ def add(
         "master_socket": str(master_socket.absolute()) if master_socket else None,
         "name": aws_name, "region": region, "cert_store": cert_store, "target_group": target_group, "lb_id": lb_id,
     }
-    result = service().add_load_balancer(name, kind, {k: v for k, v in options.items() if v})
+    result = service().add_load_balancer(name, kind, options)
     if as_json:
         render.print_json(result)
     else:

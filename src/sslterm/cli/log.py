@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from sslterm import shapes
 from sslterm.cli import render
 from sslterm.cli.context import service
 
@@ -17,8 +18,7 @@ def show_log(
     """The audit log: every change sslterm made, newest first."""
     entries = service().audit_log(limit)
     if as_json:
-        render.print_json([{"at": e.at.isoformat(), "action": e.action, "target": e.target,
-                            "fingerprint": e.fingerprint, "detail": e.detail} for e in entries])
+        render.print_json([shapes.audit(e) for e in entries])
         return
     if not entries:
         render.say("the audit log is empty: nothing has been changed yet")

@@ -16,7 +16,7 @@ from sslterm.cli import EXIT_INTERRUPTED
 from sslterm.cli.app import app
 from sslterm.cli.context import changed_anything
 from sslterm.cli.render import err, print_error, say
-from sslterm.errors import SSLTermError
+from sslterm.errors import SSLTermError, unexpected
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -64,33 +64,6 @@ def _run(argv: list[str] | None) -> int | str | None:
     except Exception as exc:
         if os.environ.get("SSLTERM_DEBUG") == "1":
             raise
-        print_error(SSLTermError(_describe(exc), code=_code(exc),
-                                 hint="run again with SSLTERM_DEBUG=1 for the details"))
+        print_error(unexpected(exc, hint="run again with SSLTERM_DEBUG=1 for the details"))
         return 1
     return 0
-
-
-def _code(exc: Exception) -> str:
-    module, name = type(exc).__module__, type(exc).__name__
-    if module.startswith("sqlalchemy") and "locked" in str(exc):
-        return "store-busy"
-    if module.startswith("sqlalchemy") and name == "IntegrityError":
-        return "store-conflict"
-    if module.startswith("sqlalchemy") or name == "ModuleNotFoundError":
-        return "store-unavailable"
-    if isinstance(exc, OSError):
-        return "os-error"
-    return "internal"
-
-
-def _describe(exc: Exception) -> str:
-    """One line, no SQL and no URL (which could hold a password)."""
-    if isinstance(exc, OSError):
-        return f"{exc.strerror or type(exc).__name__}" + (f": {exc.filename}" if exc.filename else "")
-    if _code(exc) == "store-busy":
-        return "the store is busy: another sslterm command is changing it; try again when it has finished"
-    if _code(exc) == "store-conflict":
-        return "the store changed while this command ran (another sslterm command?); nothing was changed, try again"
-    if _code(exc) == "store-unavailable":
-        return f"the store cannot be opened ({type(exc).__name__}); check SSLTERM_DATABASE_URL and SSLTERM_HOME"
-    return f"unexpected {type(exc).__name__}"

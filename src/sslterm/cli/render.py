@@ -20,7 +20,7 @@ from rich.text import Text
 
 from sslterm.certs import CertSummary, Finding
 from sslterm.errors import CertificateError, SSLTermError
-from sslterm.text import escape_controls
+from sslterm.text import escape_controls, short_name
 
 # Piped output is for scripts and grep: never cut a name or fingerprint to a terminal width there.
 out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 100_000)
@@ -63,14 +63,6 @@ def _problem_line(stream: Console, severity: str, code: str, message: str, hint:
         say(f"  hint: {hint}", stream)
 
 
-def short_name(rfc4514: str) -> str:
-    """The CN of an RFC 4514 name for tables; the whole name when it has none."""
-    for part in rfc4514.split(","):
-        if part.startswith("CN="):
-            return part[3:]
-    return rfc4514
-
-
 def cells(*values: str) -> list[Text]:
     """Table cells from data: never read as Rich markup (a subject may hold '[/x]'), controls escaped."""
     return [Text(safe(value)) for value in values]
@@ -96,9 +88,8 @@ def fingerprint_column(header: str, digits: int = 16) -> Column:
 
 
 def expiry_cell(summary: CertSummary, now: datetime) -> Text:
-    days = summary.days_left(now)
-    colour = "red" if days < 7 else "yellow" if days < 30 else "green"
-    return Text(f"{summary.not_after:%Y-%m-%d} ({days} d)", style=colour)
+    colour = {"expired": "red", "urgent": "red", "soon": "yellow"}.get(summary.urgency(now), "green")
+    return Text(f"{summary.not_after:%Y-%m-%d} ({summary.days_left(now)} d)", style=colour)
 
 
 def certificates_table(items: Iterable[CertSummary], now: datetime) -> Table:

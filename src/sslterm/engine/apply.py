@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Collection, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TypeVar
 
 from sslterm.engine.contract import CertRef, Provider
-from sslterm.engine.model import ListenerSpec, Served
+from sslterm.engine.model import CertSlot, ListenerSpec, Served
 from sslterm.engine.plan import Plan, Step, certificate_changes, replaced_pairs
 from sslterm.engine.probe import probe
 from sslterm.engine.retry import with_retries
@@ -38,16 +39,33 @@ def changed_names(before: ListenerSpec | None, after: ListenerSpec) -> set[str] 
     return {name for verb, name, _ in certificate_changes(before, after) if verb != "remove"}
 
 
-class Applier:
-    """``verify_within`` overrides the provider's settle window (tests that expect a failure)."""
+#: a lock per (scope, served id), held while a certificate is staged (uploaded or rotated in place)
+Staging = Callable[[str, str], AbstractContextManager[object]]
 
-    def __init__(self, provider: Provider, *, verify_within: float | None = None, prober: Prober = probe) -> None:
+
+def _unshared(scope: str, served_id: str) -> AbstractContextManager[object]:
+    return contextlib.nullcontext()
+
+
+class Applier:
+    """``verify_within`` overrides the provider's settle window (tests that expect a failure). ``staging``:
+    when several load balancers are changed at the same time, the lock their appliers share, so that those of
+    one scope (one ACM region, one IAM account) stage a certificate once: the first uploads or re-imports it,
+    the others then find it there (providers find uploads by fingerprint) and write nothing."""
+
+    def __init__(self, provider: Provider, *, verify_within: float | None = None, prober: Prober = probe,
+                 staging: Staging = _unshared) -> None:
         self.provider = provider
         self.verify_within = verify_within
         self.prober = prober
+        self.staging = staging
 
     def _call(self, call: Callable[[], T]) -> T:
         return with_retries(call, self.provider.timing)
+
+    def _stage(self, slot: CertSlot, call: Callable[[], CertRef]) -> CertRef:
+        with self.staging(self.provider.scope, slot.served_id):
+            return self._call(call)
 
     def apply(self, plan: Plan, *, cleanup: bool = True, refs: dict[str, CertRef] | None = None) -> Report:
         """``cleanup=False`` keeps the replaced certificates staged, so a caller changing several load
@@ -57,7 +75,7 @@ class Applier:
         report = Report(plan, refs=refs if refs is not None else {})
         for step in plan.uploads():
             assert step.slot is not None
-            report.refs[step.slot.served_id] = self._call(lambda s=step.slot: self.provider.upload(s))  # type: ignore[misc]
+            report.refs[step.slot.served_id] = self._stage(step.slot, lambda s=step.slot: self.provider.upload(s))  # type: ignore[misc]
         for step in plan.changes():
             try:
                 report.applied.append(step)
@@ -87,7 +105,7 @@ class Applier:
         served = set(present.served_ids()) if present else set()
         for slot in listener.certificates:
             if slot.served_id not in refs and slot.served_id not in served:  # e.g. a rollback: still staged
-                refs[slot.served_id] = self._call(lambda s=slot: self.provider.upload(s))  # type: ignore[misc]
+                refs[slot.served_id] = self._stage(slot, lambda s=slot: self.provider.upload(s))  # type: ignore[misc]
         self._call(lambda: self.provider.bind(listener, refs))
 
     def _rotate(self, present: ListenerSpec, listener: ListenerSpec, refs: dict[str, CertRef]) -> None:
@@ -95,7 +113,7 @@ class Applier:
             if was.served_id == slot.served_id:
                 continue
             ref = refs.get(was.served_id) or CertRef(was.served_id, was.location, self.provider.scope)
-            refs[slot.served_id] = self._call(lambda r=ref, s=slot: self.provider.rotate(r, s))  # type: ignore[misc]
+            refs[slot.served_id] = self._stage(slot, lambda r=ref, s=slot: self.provider.rotate(r, s))  # type: ignore[misc]
 
     def _verify(self, listener: ListenerSpec, only: Collection[str] | None = None) -> list[Served]:
         return verified(self.provider, listener, only, prober=self.prober, within=self.verify_within)

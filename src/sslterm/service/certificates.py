@@ -22,9 +22,11 @@ from sslterm.errors import (
     InUse,
 )
 from sslterm.files import read_limited, write_atomic
+from sslterm.service import pages
 from sslterm.service.change import Change
 from sslterm.service.context import Context
 from sslterm.service.deployments import Deployments
+from sslterm.service.pages import Page
 from sslterm.store import certificates as rows
 from sslterm.store import journal, objects, versions
 from sslterm.store import loadbalancers as lb_rows
@@ -103,6 +105,13 @@ class Certificates:
             raise CertificateError(findings)
         return result.bundle, result.warnings
 
+    def check_certificate(self, name: str, inp: BundleInput, *, replace: bool = False) -> tuple[Finding, ...]:
+        """What ``add_certificate`` would say of this bundle, storing nothing: its warnings, or the
+        CertificateError with every finding (an adapter refuses a bad upload before it starts a job)."""
+        with self.ctx.db.transaction(write=False) as session:
+            taken = not replace and name_problem(name) is None and rows.get(session, name) is not None
+            return self._validate(name, inp, self.ctx.clock(), rows.KnownIntermediates(session), taken=taken)[1]
+
     def add_certificate(self, name: str, inp: BundleInput, *, replace: bool = False,
                         batch: str | None = None) -> Added:
         serving = functools.partial(lb_rows.serving, cert_names=[name]) if replace else ()
@@ -180,10 +189,22 @@ class Certificates:
         with self.ctx.db.transaction(write=False) as session:
             return [rows.to_summary(row) for row in rows.all_rows(session)]
 
+    def certificates_page(self, limit: int, offset: int = 0) -> Page[CertSummary]:
+        pages.check(limit, offset)
+        with self.ctx.db.transaction(write=False) as session:
+            items = tuple(rows.to_summary(row) for row in rows.all_rows(session, limit=limit, offset=offset))
+            return Page(items, rows.count(session), limit, offset)
+
     def show_certificate(self, name: str) -> CertSummary:
         with self.ctx.db.transaction(write=False) as session:
             row = self.ctx.cert(session, name)
             return rows.to_summary(row)
+
+    def server_bundle(self, name: str) -> Bundle:
+        """The decrypted bundle of ``name`` for sslterm's own TLS (``sslterm serve --tls-cert``). Radioactive:
+        the caller writes the key 0600 for its server only and removes it when done."""
+        with self.ctx.db.transaction(write=False) as session:
+            return rows.load_bundle(self.ctx.cert(session, name), self.ctx.vault)
 
     def remove_certificate(self, name: str) -> CertSummary:
         with self.ctx.db.transaction() as session:
@@ -232,6 +253,11 @@ class Certificates:
     def audit_log(self, limit: int = 50) -> list[AuditRow]:
         with self.ctx.db.transaction(write=False) as session:
             return rows.audit_entries(session, limit)
+
+    def audit_page(self, limit: int, offset: int = 0) -> Page[AuditRow]:
+        pages.check(limit, offset)
+        with self.ctx.db.transaction(write=False) as session:
+            return Page(tuple(rows.audit_entries(session, limit, offset)), rows.audit_count(session), limit, offset)
 
     def decrypt_key(self, key_file: Path, passphrase: bytes, out: Path, *, force: bool = False) -> None:
         """Write ``key_file`` without its passphrase to ``out`` (0600, atomically)."""

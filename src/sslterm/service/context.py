@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography import x509
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from sslterm.engine.apply import Prober
@@ -49,6 +50,14 @@ def load_anchors(path: Path = SYSTEM_ANCHORS) -> tuple[x509.Certificate, ...]:
         return ()
 
 
+def open_store(settings: Settings) -> Engine:
+    """The store's engine, migrated; the data directory (0700) and SQLite file (0600) created first."""
+    ensure_private_dir(settings.home)
+    if settings.database_url is None:
+        create_private_file(settings.home / "sslterm.db")
+    return open_engine(settings.effective_database_url)
+
+
 def _started(pid: int) -> str:
     """When process ``pid`` started (clock ticks since boot), or "" when it is gone: with the pid, names one
     process for good (pids are reused)."""
@@ -67,8 +76,11 @@ class Context:
     def __init__(self, settings: Settings, *, clock: Callable[[], datetime] = utcnow,
                  anchors: Sequence[x509.Certificate] | None = None, warn_days: int = 30,
                  provider_factory: ProviderFactory | None = None, verify_within: float | None = None,
-                 prober: Prober = probe, lease_seconds: float = journal.LEASE_SECONDS) -> None:
+                 prober: Prober = probe, lease_seconds: float = journal.LEASE_SECONDS,
+                 engine: Engine | None = None) -> None:
         self.settings = settings
+        #: an engine shared by many contexts (a server's requests: one pool, migrated once); not disposed here
+        self._engine = engine
         #: how long a lease lasts unless renewed; a deployment renews it every third of that while it runs
         self.lease_seconds = lease_seconds
         self.clock = clock
@@ -88,11 +100,7 @@ class Context:
     @property
     def db(self) -> Database:
         if self._db is None:
-            ensure_private_dir(self.settings.home)
-            if self.settings.database_url is None:
-                create_private_file(self.settings.home / "sslterm.db")
-            self._db = Database(open_engine(self.settings.effective_database_url),
-                                before_write=self._check_secret_key)
+            self._db = Database(self._engine or open_store(self.settings), before_write=self._check_secret_key)
         return self._db
 
     @property
@@ -182,5 +190,5 @@ class Context:
 
     def close(self) -> None:
         """Release the store's connections (tests; a command's process just exits)."""
-        if self._db is not None:
+        if self._db is not None and self._engine is None:
             self._db.engine.dispose()

@@ -31,7 +31,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from sslterm.engine.contract import CertRef, Observed
+from sslterm.engine.contract import CertRef, Observed, Provider
 from sslterm.engine.plan import Plan
 from sslterm.engine.retry import with_retries
 from sslterm.errors import Busy, DeploymentError, RollbackFailed, SSLTermError
@@ -39,7 +39,8 @@ from sslterm.providers import registry
 from sslterm.service import parallel
 from sslterm.service.change import Change, Pending
 from sslterm.service.context import Context
-from sslterm.service.rollout import CertStatus, Outcome, carry_out, plan_for, remote_status, restore, status
+from sslterm.service.rollout import CertStatus, Outcome, carry_out, plan_for, restore
+from sslterm.service.status import Expected, remote_status, status
 from sslterm.store import certificates as rows
 from sslterm.store import journal, objects
 from sslterm.store import loadbalancers as lb_rows
@@ -83,9 +84,7 @@ class Deployments:
                 self._fail(change, [], exc, target)
             self._release_others(leased, change if committed else None)
             raise
-        self._release_others(leased, change)
-        if change.pending:
-            self._carry_out(change, target)
+        self._carry_out(change, leased, target)
 
     def _observe_first(self, lbs: LbNames, dry_run: bool) -> tuple[list[str], dict[str, Observed]]:
         """Lease (unless a dry run) and read the load balancers a command will change, those this controller
@@ -143,29 +142,42 @@ class Deployments:
         return outcome
 
     # -- carrying out ------------------------------------------------------------------------------------
-    def _carry_out(self, change: Change, target: str) -> None:
+    def _carry_out(self, change: Change, leased: Sequence[str], target: str) -> None:
         """Apply every recorded deployment, several load balancers at a time (``deploy_workers``); when one
-        fails, none is started after it, and those changed are put back (:meth:`_fail`)."""
+        fails, none is started after it. Whatever ends it before the outcome is committed (a failure, a Ctrl-C
+        at any point, the renewals starting or stopping included) puts back the load balancers changed and
+        undoes the store change (:meth:`_fail`); once the outcome is committed, the change stands."""
         audits: list[Audit] = []
+        ran: parallel.Results[Pending, None] | None = None
+        outcome: list[Session] = []
+        staging = parallel.KeyedLocks()  # a certificate is staged once per scope, not once per load balancer
 
         def one(pending: Pending) -> None:
             pending.outcome.report = carry_out(
                 pending.lb, self.ctx.providers[pending.lb], pending.plan, verify_within=self.ctx.verify_within,
-                prober=self.ctx.prober, audit=lambda *entry: audits.append(entry), refs=pending.refs)
+                prober=self.ctx.prober, audit=lambda *entry: audits.append(entry), refs=pending.refs,
+                staging=staging)
 
-        with self._renewing([p.lb for p in change.pending]):
-            ran = parallel.each(change.pending, one, self.ctx.settings.deploy_workers)
-        if ran.failed:
-            failures = [exc for _, exc in ran.failed]
-            cause = next((exc for exc in failures if isinstance(exc, RollbackFailed)), failures[0])
-            self._fail(change, [p for p, _ in ran.done], cause, target)
-            raise cause
-        with self.ctx.db.transaction() as session:
-            journal.finish(session, [p.deployment for p in change.pending], "verified", self.ctx.clock())
-            self._release(session, [p.lb for p in change.pending])
-            self._write(session, audits)
-            objects.record(session, [o for p in change.pending for o in p.uploaded()], self.ctx.clock())
-            unused = self._unused(session, change.pending, lambda p: p.stopped_serving())
+        try:
+            self._release_others(leased, change)
+            if not change.pending:
+                return
+            with self._renewing([p.lb for p in change.pending]):
+                ran = parallel.each(change.pending, one, self.ctx.settings.deploy_workers)
+            if ran.failed:
+                failures = [exc for _, exc in ran.failed]
+                raise next((exc for exc in failures if isinstance(exc, RollbackFailed)), failures[0])
+            with self.ctx.db.transaction() as session:
+                outcome.append(session)
+                journal.finish(session, [p.deployment for p in change.pending], "verified", self.ctx.clock())
+                self._release(session, [p.lb for p in change.pending])
+                self._write(session, audits)
+                objects.record(session, [o for p in change.pending for o in p.uploaded()], self.ctx.clock())
+                unused = self._unused(session, change.pending, lambda p: p.stopped_serving())
+        except BaseException as exc:
+            if change.pending and not (outcome and outcome[0].info.get("committed")):
+                self._fail(change, [p for p, _ in ran.done] if ran else [], exc, target)
+            raise
         for pending in change.pending:
             with contextlib.suppress(SSLTermError):
                 self.ctx.providers[pending.lb].cleanup()
@@ -345,16 +357,28 @@ class Deployments:
 
     # -- status -------------------------------------------------------------------------------------------
     def status(self, lb_name: str | None = None) -> list[CertStatus]:
+        """What each load balancer (or ``lb_name``) serves against what the store says: the store read in one
+        short transaction, the load balancers then read outside it, several at a time."""
         now = self.ctx.clock()
+        checks: list[tuple[Expected, Provider | None, str | None]] = []
         with self.ctx.db.transaction(write=False) as session:
-            lbs = [self.ctx.lb(session, lb_name)] if lb_name else lb_rows.all_rows(session)
-            out = []
-            for lb in lbs:
+            for lb in [self.ctx.lb(session, lb_name)] if lb_name else lb_rows.all_rows(session):
                 unfinished = journal.unfinished(session, lb.name)
                 if self.ctx.owned_elsewhere(lb):  # never read from here: it runs beside its owner
-                    out += remote_status(lb, now, "pending" if unfinished else "remote")
+                    checks.append((Expected.of(lb, now), None, "pending" if unfinished else "remote"))
                     continue
                 state = None if not unfinished else "pending" if any(r.state == "pending" for r in unfinished) else (
                     "interrupted" if journal.lease_expired(session, lb.name, now, self.ctx.abandoned) else "applying")
-                out += status(lb, self.ctx.provider(lb), now, self.ctx.prober, state)
-            return out
+                checks.append((Expected.of(lb, now), self.ctx.provider(lb), state))
+
+        def one(check: tuple[Expected, Provider | None, str | None]) -> list[CertStatus]:
+            expected, provider, state = check
+            if provider is None:
+                return remote_status(expected, state or "remote")
+            return status(expected, provider, self.ctx.prober, state)
+
+        read = parallel.each(checks, one, self.ctx.settings.deploy_workers)
+        failure = read.first_failure()
+        if failure is not None:
+            raise failure
+        return [row for _, rows in read.done for row in rows]

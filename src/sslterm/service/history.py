@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sslterm.service import pages
 from sslterm.service.context import Context
+from sslterm.service.pages import Page
 from sslterm.store import journal
 from sslterm.store.schema import DeploymentRow
 
@@ -50,3 +52,15 @@ class History:
     def recent(self, *, limit: int = 50, offset: int = 0, lb: str | None = None) -> list[DeploymentView]:
         with self.ctx.db.transaction(write=False) as session:
             return [DeploymentView.of(row) for row in journal.recent(session, limit=limit, offset=offset, lb=lb)]
+
+    def page(self, limit: int, offset: int = 0, lb: str | None = None) -> Page[DeploymentView]:
+        """Newest first."""
+        pages.check(limit, offset)
+        with self.ctx.db.transaction(write=False) as session:
+            items = tuple(DeploymentView.of(row) for row in journal.recent(session, limit=limit, offset=offset, lb=lb))
+            return Page(items, journal.count(session, lb=lb), limit, offset)
+
+    def counts(self) -> dict[str, int]:
+        """Deployments by state (``/metrics``)."""
+        with self.ctx.db.transaction(write=False) as session:
+            return journal.counts_by_state(session)

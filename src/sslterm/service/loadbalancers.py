@@ -23,6 +23,7 @@ from sslterm.ports import LocalEndpoint
 from sslterm.providers import registry
 from sslterm.service.context import Context
 from sslterm.service.deployments import Deployments
+from sslterm.service.pages import Page
 from sslterm.service.rollout import Outcome, needs_default, summary
 from sslterm.store import certificates as rows
 from sslterm.store import journal
@@ -56,14 +57,15 @@ class LoadBalancers:
         self.deployments = deployments
 
     def add_load_balancer(self, name: str, kind: str, options: dict[str, Any]) -> dict[str, object]:
-        """Register and start a load balancer. Refused (``port-taken``, ``port-in-use``) when it would listen
+        """Register and start a load balancer; ``options`` by the CLI's flag names with ``_`` (an empty value:
+        not given). Refused (``port-taken``, ``port-in-use``) when it would listen
         where another one or another program does; a refusal or a failed start leaves nothing behind: no
         row, no directory, no process."""
         problem = name_problem(name, "load balancer")
         if problem:
             raise InputError(problem.message, code=problem.code, hint=problem.hint)
         _, validate = registry.lookup(kind)
-        clean = validate(options)
+        clean = validate({key: value for key, value in options.items() if value})  # empty: not given
         started: Provider | None = None
         try:
             with self.ctx.db.transaction() as session:
@@ -113,6 +115,9 @@ class LoadBalancers:
     def list_load_balancers(self) -> list[dict[str, object]]:
         with self.ctx.db.transaction(write=False) as session:
             return [summary(lb) for lb in lb_rows.all_rows(session)]
+
+    def load_balancers_page(self, limit: int, offset: int = 0) -> Page[dict[str, object]]:
+        return Page.of(self.list_load_balancers(), limit, offset)
 
     def show_load_balancer(self, name: str) -> dict[str, object]:
         with self.ctx.db.transaction(write=False) as session:

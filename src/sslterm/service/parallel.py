@@ -76,3 +76,16 @@ def each(items: Sequence[T], work: Callable[[T], R], workers: int) -> Results[T,
 
 class _Skipped(Exception):
     """Not started: another item had failed."""
+
+
+class KeyedLocks:
+    """A lock per key, made on first use: ``with locks(*key): ...`` (one command's load balancers staging the
+    same certificate in the same scope, one after the other)."""
+
+    def __init__(self) -> None:
+        self._locks: dict[tuple[str, ...], threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def __call__(self, *key: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(key, threading.Lock())

@@ -4,7 +4,7 @@ these are in :mod:`sslterm.service.deployments`."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from operator import attrgetter
@@ -14,14 +14,13 @@ from sqlalchemy.orm import Session
 
 from sslterm.certs.names import dns_names
 from sslterm.engine.adopt import adopt_names
-from sslterm.engine.apply import Applier, Prober, Report
+from sslterm.engine.apply import Applier, Prober, Report, Staging
 from sslterm.engine.capabilities import enforce, refuse_foreign
 from sslterm.engine.contract import CertRef, Observed, Provider
-from sslterm.engine.model import CertSlot, ListenerSpec, Served
+from sslterm.engine.model import CertSlot, ListenerSpec
 from sslterm.engine.plan import Plan, Step, certificate_changes, compute
 from sslterm.engine.probe import probe
-from sslterm.engine.verify import served_now
-from sslterm.errors import SSLTermError, UnsafePlan
+from sslterm.errors import UnsafePlan
 from sslterm.store import loadbalancers as lb_rows
 from sslterm.store import objects
 from sslterm.store.certificates import sealed_material
@@ -235,14 +234,16 @@ def with_known_uploads(session: Session, plan: Plan, scope: str) -> Plan:
 
 
 def carry_out(lb: str, provider: Provider, plan: Plan, *, verify_within: float | None, prober: Prober,
-              audit: Callable[[str, str, str | None, str], None], refs: dict[str, CertRef]) -> Report:
+              audit: Callable[[str, str, str | None, str], None], refs: dict[str, CertRef],
+              staging: Staging) -> Report:
     """Apply ``plan`` (outside any store transaction), starting a managed HAProxy that died first. Replaced
     certificates stay staged, so the caller can still put this load balancer back; it calls
     ``provider.cleanup`` once the command has succeeded."""
     if not provider.alive():  # converge: a managed HAProxy that died is started again
         provider.start()
         audit("lb.restart", f"lb/{lb}", None, "was down; started again on its last configuration")
-    report = Applier(provider, verify_within=verify_within, prober=prober).apply(plan, cleanup=False, refs=refs)
+    report = Applier(provider, verify_within=verify_within, prober=prober, staging=staging).apply(
+        plan, cleanup=False, refs=refs)
     for step in report.applied:
         target = f"lb/{lb}:{step.lb_port}"
         for verb, name, fingerprint in certificate_changes(step.before, step.after) or [("update", "", None)]:
@@ -256,78 +257,6 @@ def restore(lb: str, provider: Provider, previous: tuple[ListenerSpec, ...], *, 
     plan = compute(lb, observe(provider, previous).listeners, previous,
                    rotate_in_place=provider.capabilities.rotate_in_place)
     Applier(provider, verify_within=verify_within, prober=prober).apply(plan)
-
-
-def status(lb: LoadBalancerRow, provider: Provider, now: datetime, prober: Prober = probe,
-           journal: str | None = None) -> list[CertStatus]:
-    desired = lb_rows.desired_listeners(lb)
-    try:
-        observed = observe(provider, desired).by_port()
-    except SSLTermError as exc:  # the load balancer cannot be read: every certificate says why
-        return unreadable(lb, desired, now, exc.message, journal)
-    down = bool(desired) and not provider.alive()
-    rows_by_name = certificates_of(lb)
-    out = []
-    for listener in desired:
-        configured = {c.name: c for c in observed[listener.lb_port].certificates} \
-            if listener.lb_port in observed else {}
-        served: dict[str, Served] = {} if down else {s.target.certificate: s for s in _read(provider, listener, prober)}
-        for slot in listener.certificates:
-            seen = served.get(slot.name)
-            error = ("the load balancer is not running; sslterm enable (or apply) starts it again" if down
-                     else seen.error if seen else "no DNS name only it carries: it cannot be probed by SNI")
-            have = configured.get(slot.name)
-            out.append(CertStatus(lb.name, listener.lb_port, slot.name, slot.fingerprint,
-                                  have.fingerprint if have else None, seen.fingerprint if seen else None,
-                                  (rows_by_name[slot.name].not_after - now).days, error, slot.chain,
-                                  seen.chain if seen and seen.fingerprint else None, down, journal,
-                                  have.location or None if have else None))
-    return out + unknown_to_the_store(lb.name, desired, observed.values(), journal)
-
-
-def unreadable(lb: LoadBalancerRow, desired: tuple[ListenerSpec, ...], now: datetime, why: str,
-               journal: str | None) -> list[CertStatus]:
-    rows_by_name = certificates_of(lb)
-    return [CertStatus(lb.name, x.lb_port, c.name, c.fingerprint, None, None,
-                       (rows_by_name[c.name].not_after - now).days, f"cannot read the load balancer: {why}", c.chain,
-                       journal=journal) for x in desired for c in x.certificates]
-
-
-def _read(provider: Provider, listener: ListenerSpec, prober: Prober) -> list[Served]:
-    """What clients get now (one handshake or read-back each, no waiting); a load balancer that cannot be
-    read at all says so on every certificate."""
-    try:
-        return served_now(provider, listener, prober=prober)
-    except SSLTermError:
-        return []
-
-
-def remote_status(lb: LoadBalancerRow, now: datetime, state: str) -> list[CertStatus]:
-    """A load balancer that runs beside another controller: what the store gives it, read from the store only
-    (``pending``: a change waits for that controller; ``remote``: that controller checks what is served)."""
-    why = (f"recorded; applied by the controller it runs beside ({lb.owner}) on its next command or sslterm apply"
-           if state == "pending" else f"runs beside another controller ({lb.owner}); its sslterm status checks it")
-    rows_by_name = certificates_of(lb)
-    return [CertStatus(lb.name, x.lb_port, c.name, c.fingerprint, None, None,
-                       (rows_by_name[c.name].not_after - now).days, why, c.chain, journal=state)
-            for x in lb_rows.desired_listeners(lb) for c in x.certificates]
-
-
-def unknown_to_the_store(lb: str, desired: tuple[ListenerSpec, ...], observed: Iterable[ListenerSpec],
-                         journal: str | None) -> list[CertStatus]:
-    """What the load balancer has and the store does not give it (a change interrupted, or made behind
-    sslterm's back): a certificate on one of its listeners, or a whole listener (observed without
-    certificates: HAProxy still serves one its files dropped). ``drift``, or the journal's state."""
-    wanted = {x.lb_port: {c.name for c in x.certificates} for x in desired}
-    out = []
-    for listener in observed:
-        extra = [c for c in listener.certificates if c.name not in wanted.get(listener.lb_port, set())]
-        if not listener.certificates and listener.lb_port not in wanted:
-            extra = [CertSlot("-", "unsettled", ())]
-        out += [CertStatus(lb, listener.lb_port, c.name, None, c.fingerprint, None, None,
-                           "on the load balancer, not in the store: run the command again, or sslterm apply",
-                           journal=journal) for c in extra]
-    return out
 
 
 def summary(lb: LoadBalancerRow) -> dict[str, object]:

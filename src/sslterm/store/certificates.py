@@ -6,7 +6,7 @@ from datetime import datetime
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.attributes import flag_modified
 
@@ -58,12 +58,17 @@ class KnownIntermediates:
             self._added.setdefault(cert.subject, []).append(cert)
 
 
-def all_rows(session: Session) -> list[CertificateRow]:
+def all_rows(session: Session, *, limit: int | None = None, offset: int = 0) -> list[CertificateRow]:
+    """By name; ``limit``/``offset``: one page of them (read with the rows of that page only)."""
     query = select(CertificateRow).options(
         selectinload(CertificateRow.terminations).selectinload(TerminationRow.listener)
         .selectinload(ListenerRow.load_balancer)
-    ).order_by(CertificateRow.name)
+    ).order_by(CertificateRow.name).limit(limit).offset(offset)
     return list(session.scalars(query))
+
+
+def count(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(CertificateRow)) or 0
 
 
 def attached_to(row: CertificateRow) -> tuple[str, ...]:
@@ -165,5 +170,9 @@ def audit(session: Session, now: datetime, action: str, target: str, fingerprint
     session.add(AuditRow(at=now, action=action, target=target, fingerprint=fingerprint, detail=detail))
 
 
-def audit_entries(session: Session, limit: int) -> list[AuditRow]:
-    return list(session.scalars(select(AuditRow).order_by(AuditRow.id.desc()).limit(limit)))
+def audit_entries(session: Session, limit: int, offset: int = 0) -> list[AuditRow]:
+    return list(session.scalars(select(AuditRow).order_by(AuditRow.id.desc()).limit(limit).offset(offset)))
+
+
+def audit_count(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(AuditRow)) or 0

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from sslterm.engine.model import ListenerSpec
@@ -115,6 +115,17 @@ def unfinished(session: Session, lb: str | None = None) -> list[DeploymentRow]:
 def of_batch(session: Session, batch: str) -> list[DeploymentRow]:
     """The deployments one command recorded (one per load balancer), in order."""
     return list(session.scalars(select(DeploymentRow).where(DeploymentRow.batch == batch).order_by(DeploymentRow.id)))
+
+
+def count(session: Session, *, lb: str | None = None) -> int:
+    query = select(func.count()).select_from(DeploymentRow)
+    return session.scalar(query.where(DeploymentRow.load_balancer == lb) if lb is not None else query) or 0
+
+
+def counts_by_state(session: Session) -> dict[str, int]:
+    """How many deployments ended (or stand) in each state."""
+    rows = session.execute(select(DeploymentRow.state, func.count()).group_by(DeploymentRow.state))
+    return {state: number for state, number in rows}
 
 
 def recent(session: Session, *, limit: int, offset: int = 0, lb: str | None = None) -> list[DeploymentRow]:

@@ -111,12 +111,14 @@ test: install test-packages lint typecheck unit
 
 # AWS (issue 8): BENCH_AWS_FLAGS='--lbs 10' for a shorter run, '--latency 50' to add a round trip per call.
 # Rackspace (issue 9): BENCH_RACKSPACE_FLAGS=--quick (changes PENDING_UPDATE 0.5 s instead of 2 s), '--pending 10'.
+# API and web UI (issue 10): BENCH_API_FLAGS=--quick for N = 100 and 1,000 only (not 10,000), '--json FILE'.
 bench: install test-packages
 	$(BIN)/python bench/import_bench.py
 	$(BIN)/python bench/journal_bench.py
 	$(BIN)/python bench/rackspace_bench.py $(BENCH_RACKSPACE_FLAGS)
 	$(BIN)/python bench/controllers_bench.py
 	$(BIN)/python bench/aws_bench.py $(BENCH_AWS_FLAGS)
+	$(BIN)/python bench/api_bench.py $(BENCH_API_FLAGS)
 	$(MAKE) --no-print-directory bench-haproxy
 
 # HAProxy benchmarks (issue 3); BENCH_HAPROXY_FLAGS=--quick for a shorter run (scale: N = 100 and 1,000 only).

@@ -8,6 +8,7 @@ Every process a benchmark starts is stopped by its pid: HAProxy through its mast
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import platform
@@ -53,6 +54,22 @@ def machine_line(facts: dict[str, str]) -> str:
     return (f"machine: nproc {facts['nproc']}, {facts['cpu']}, {facts['memory']} RAM, kernel {facts['kernel']}; "
             f"HAProxy {facts['haproxy']} (running on {facts['haproxy_openssl']}); {facts['openssl']}; "
             f"Python {facts['python']}")
+
+
+# -- options -------------------------------------------------------------------------------------------------
+
+
+def size_options(parser: argparse.ArgumentParser, quick: Sequence[int]) -> None:
+    """``--n N[,N...]`` (repeatable) and ``--quick``, for a benchmark run at several certificate counts."""
+    parser.add_argument("--n", action="append", metavar="N[,N...]", help="certificate counts")
+    parser.add_argument("--quick", action="store_true", help=f"N = {', '.join(map(str, quick))}")
+
+
+def chosen_sizes(args: argparse.Namespace, default: Sequence[int], quick: Sequence[int]) -> list[int]:
+    """The counts given with ``--n``, else ``quick`` with ``--quick``, else ``default``: sorted, each once."""
+    if args.n:
+        return sorted({int(v) for item in args.n for v in item.split(",")})
+    return list(quick if args.quick else default)
 
 
 # -- numbers -------------------------------------------------------------------------------------------------

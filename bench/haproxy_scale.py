@@ -47,11 +47,13 @@ from haproxy_common import (
     HAPROXY,
     LOCALHOST,
     MachineCPU,
+    chosen_sizes,
     free_port,
     machine,
     machine_line,
     make_slot,
     median,
+    size_options,
     stop_leftovers,
     wait_quiet,
 )
@@ -255,8 +257,7 @@ def report(results: list[dict[str, Any]], facts: dict[str, str]) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--n", action="append", metavar="N[,N...]", help="certificate counts")
-    parser.add_argument("--quick", action="store_true", help=f"N = {', '.join(map(str, QUICK_SIZES))}")
+    size_options(parser, QUICK_SIZES)
     parser.add_argument("--repeat", type=int, default=7, help="timed replaces and adds per N (default 7)")
     parser.add_argument("--wait-quiet", type=float, default=60.0, help="wait up to this long for an idle machine")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the results as JSON")
@@ -265,8 +266,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.worker:
         worker(Path(args.worker[0]), Path(args.worker[1]), args.worker[2])
         return 0
-    sizes = sorted({int(v) for item in args.n for v in item.split(",")}) if args.n else \
-        list(QUICK_SIZES if args.quick else DEFAULT_SIZES)
+    sizes = chosen_sizes(args, DEFAULT_SIZES, QUICK_SIZES)
     if not sizes or sizes[0] < 2 or sizes[-1] > MAX_N or not 1 <= args.repeat <= 100:
         parser.error(f"each N must be 2..{MAX_N:,}, --repeat 1..100")
     facts = machine()

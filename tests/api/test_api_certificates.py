@@ -68,19 +68,25 @@ def test_replace_list_versions_and_roll_back_a_certificate_not_served(api: Api) 
     assert taken.status_code == 422 and taken.json()["error"]["code"] == "exists"
     body = api.cert_body("site", second)
     del body["name"]
+    # a job even where nothing serves it (whether something does is known only inside the change)
     replaced = api.client.put("/api/v1/certificates/site", json=body)
-    assert replaced.status_code == 200, replaced.text
-    assert replaced.json()["replaced"] == fingerprint(first)
+    assert replaced.status_code == 202
+    assert replaced.headers["location"] == f"/api/v1/deployments/{replaced.json()['id']}"
+    job = api.follow(replaced)
+    assert job["state"] == "verified" and job["deployments"] == [] and job["error"] is None
+    assert job["result"]["replaced"] == fingerprint(first) and job["result"]["redeployed"] == []
     versions = api.client.get("/api/v1/certificates/site/versions").json()
     assert [v["fingerprint_sha256"] for v in versions["items"]] == [fingerprint(second), fingerprint(first)]
     assert versions["total"] == 2 and versions["items"][0]["current"] is True
 
-    back = api.client.post("/api/v1/certificates/site/rollback", json={})
-    assert back.status_code == 200, back.text
-    assert back.json()["fingerprint_sha256"] == fingerprint(first)
+    back = api.follow(api.client.post("/api/v1/certificates/site/rollback", json={}))
+    assert back["state"] == "verified" and back["result"]["fingerprint_sha256"] == fingerprint(first)
+    assert back["result"]["redeployed"] == []
     assert api.client.get("/api/v1/certificates/site").json()["fingerprint_sha256"] == fingerprint(first)
-    to = api.client.post("/api/v1/certificates/site/rollback", json={"to": fingerprint(second)[:12]})
-    assert to.status_code == 200 and to.json()["fingerprint_sha256"] == fingerprint(second)
+    to = api.follow(api.client.post("/api/v1/certificates/site/rollback", json={"to": fingerprint(second)[:12]}))
+    assert to["state"] == "verified" and to["result"]["fingerprint_sha256"] == fingerprint(second)
+    unknown = api.client.post("/api/v1/certificates/site/rollback", json={"to": "00000000"})
+    assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "no-version"  # before any job
     audit = api.client.get("/api/v1/audit?limit=2").json()
     # add, replace, and each rollback: the replacement it makes and the rollback itself
     assert audit["total"] == 6 and [e["action"] for e in audit["items"]] == ["cert.rollback", "cert.replace"]

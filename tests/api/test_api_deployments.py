@@ -58,6 +58,12 @@ def test_a_served_certificate_is_redeployed_by_a_job_when_replaced_or_rolled_bac
     deployments = api.client.get("/api/v1/deployments?limit=2").json()
     assert deployments["total"] == 3  # enable, replace, rollback: one load balancer each
     assert [d["batch"] for d in deployments["items"]] == [back["id"], replaced["id"]]
+    # each item links to its change (its ``id`` is the journal row's, not the job's)
+    for item, job in zip(deployments["items"], (back, replaced), strict=True):
+        assert item["href"] == f"/api/v1/deployments/{job['id']}"
+        followed = api.client.get(item["href"])
+        assert followed.status_code == 200 and followed.json()["id"] == job["id"]
+        assert [d["id"] for d in followed.json()["deployments"]] == [item["id"]]
 
 
 def test_a_change_that_fails_is_a_failed_job_with_its_error(api: Api) -> None:
@@ -100,7 +106,8 @@ def test_metrics_tell_expiry_what_is_served_and_deployments(api: Api) -> None:
     expected = (site.cert.not_valid_after_utc.timestamp() - time.time())
     assert abs(expiry - expected) < 60
     assert lines[f'sslterm_listener_served_ok{{certificate="site",lb_port="{tls}",load_balancer="edge"}}'] == 1.0
-    assert lines['sslterm_deployments_total{state="verified"}'] == 1.0
+    assert lines['sslterm_deployments{state="verified"}'] == 1.0
+    assert "# TYPE sslterm_deployments gauge" in reply.text.splitlines()  # applying, pending: they go down
 
 
 class Gated:

@@ -1,18 +1,20 @@
 """A full session through the API (uploads by JSON and form, an encrypted key, a refused bundle, enable,
 status, a replacement and a rollback while served, every listing, metrics, disable, removals), then every
-response body and header searched for anything of the private keys: none."""
+response body and header searched for anything of the private keys, the key's passphrase and the API token:
+none."""
 
 from __future__ import annotations
 
 import base64
 
 import pytest
-from apitools import Api
+from apitools import TOKEN, Api
 from cryptography.hazmat.primitives import serialization
 
 from sslterm.demo.ca import Issued
 
 pytestmark = pytest.mark.haproxy
+PASSPHRASE = "Quartz-Owl-7319-passphrase"  # found nowhere else, so a hit is a leak
 
 
 def key_fragments(issued: Issued) -> list[str]:
@@ -30,7 +32,8 @@ def test_no_response_of_a_whole_session_holds_key_material(api: Api) -> None:
     api.add_cert("site", site)
     form = {"certificate": ("c.pem", other.cert_pem()), "private_key": ("k.pem", other.key_pem())}
     assert api.client.post("/api/v1/certificates", data={"name": "other"}, files=form).status_code == 201
-    secret = api.cert_body("locked", locked) | {"private_key": locked.key_pem(b"pw").decode(), "passphrase": "pw"}
+    secret = api.cert_body("locked", locked) | {"private_key": locked.key_pem(PASSPHRASE.encode()).decode(),
+                                                "passphrase": PASSPHRASE}
     assert api.client.post("/api/v1/certificates", json=secret).status_code == 201
     mismatch = api.cert_body("bad", site) | {"private_key": other.key_pem().decode()}
     assert api.client.post("/api/v1/certificates", json=mismatch).status_code == 422
@@ -52,7 +55,8 @@ def test_no_response_of_a_whole_session_holds_key_material(api: Api) -> None:
     assert api.client.delete("/api/v1/loadbalancers/edge").status_code == 200
 
     assert len(api.responses) >= 25
-    fragments = [f for issued in (site, renewed, locked, other) for f in key_fragments(issued)]
+    # the keys, the passphrase that unlocks one, and the API token (sent with every request, never answered)
+    fragments = [f for issued in (site, renewed, locked, other) for f in key_fragments(issued)] + [PASSPHRASE, TOKEN]
     assert key_fragments(site)[0] in api.cert_body("site", site)["private_key"]  # the search can find a key
     for response in api.responses:
         seen = response.text + "".join(f"{k}: {v}" for k, v in response.headers.items())

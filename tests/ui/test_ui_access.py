@@ -4,6 +4,7 @@ focus always visible. Read from the pages as chromium renders them, with a real 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -38,6 +39,13 @@ def stocked(shared_server: UiServer, demo_ca: DemoCA, demo_app: DemoApp) -> Iter
         add_load_balancer(api, "web", demo_app.port)
         reply = api.post("/api/v1/loadbalancers/web/listeners", json={"certificate": "shop"})
         assert reply.status_code == 202, reply.text
+        deadline, state = time.monotonic() + 60, ""
+        while time.monotonic() < deadline:  # the pages are read once the change is done, not while it runs
+            state = api.get(reply.headers["Location"]).json()["state"]
+            if state not in ("pending", "applying"):
+                break
+            time.sleep(0.1)
+        assert state == "verified", state
     yield shared_server
 
 

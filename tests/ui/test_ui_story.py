@@ -29,6 +29,7 @@ from e2e_haproxy import (
 )
 from playwright.sync_api import BrowserContext, expect
 from ui_tools import (
+    TOKEN,
     Recorder,
     UiServer,
     add_certificate,
@@ -41,6 +42,7 @@ from ui_tools import (
     wait_for_deployment,
 )
 
+from pkitools import assert_no_key_material
 from sslterm.demo.app import DemoApp
 from sslterm.demo.ca import DemoCA
 
@@ -162,6 +164,9 @@ def test_upload_enable_verify_disable(server: UiServer, context: BrowserContext,
         expect(page.locator("tbody")).to_contain_text(action)
 
     recorder.assert_no_key_material(shop.key, soon.key, api.key, stranger.key)
+    logged = server.output()  # what the server printed all along (uvicorn's access log, warnings)
+    assert "PRIVATE KEY" not in logged and TOKEN not in logged
+    assert_no_key_material(logged, shop.key, soon.key, api.key, stranger.key)
 
 
 def test_a_served_certificate_is_rolled_back_from_its_page_and_a_failed_change_says_why(

@@ -112,6 +112,10 @@ class BackgroundJobs:
     def get(self, job_id: str) -> JobView | None:
         with self._lock:
             record = self._records.get(job_id)
+        # what this process knows, read once and before the journal: the job may finish while this runs, and a
+        # job that was not done then shows the journal as ``applying`` without its result or error, never both
+        started, done = (record.started, record.done) if record is not None else (False, False)
+        error, result = (record.error, record.result) if record is not None and done else (None, None)
         service = self._service()
         try:
             deployments = tuple(service.deployment_batch(job_id))
@@ -123,12 +127,10 @@ class BackgroundJobs:
             target = "lb/" + ",".join(dict.fromkeys(d.load_balancer for d in deployments))
             return Job(job_id, target, job_state(deployments, running=False, failed=False), deployments,
                        known=False)
-        done = record.done  # read once: the job may finish while this runs
-        if not record.started:
+        if not started:
             return Job(record.id, record.target, "pending", deployments)
-        state = job_state(deployments, running=not done, failed=record.error is not None)
-        return Job(record.id, record.target, state, deployments, record.error if done else None,
-                   record.result if done else None)
+        state = job_state(deployments, running=not done, failed=error is not None)
+        return Job(record.id, record.target, state, deployments, error, result)
 
     def shutdown(self, *, wait: bool = True) -> None:
         """Stop taking jobs; ``wait``: until the running ones have finished (their deployments recorded)."""

@@ -4,7 +4,8 @@
   expired);
 - ``sslterm_listener_served_ok{load_balancer,lb_port,certificate}``: 1 when a client is served what the
   store says (``sslterm status`` shows ``ok``), else 0;
-- ``sslterm_deployments_total{state}``: deployments in the journal, by state.
+- ``sslterm_deployments{state}``: deployments in the journal, by state; a gauge, not a counter: those
+  ``applying`` or ``pending`` go down as they finish.
 
 One registry per app (no process-wide global), so two apps in one process never share a metric."""
 
@@ -14,7 +15,7 @@ from collections.abc import Iterator
 
 from fastapi import FastAPI
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.responses import Response
 
@@ -31,14 +32,14 @@ class ServiceCollector(Collector):
             now = service.clock()
             expiry = GaugeMetricFamily("sslterm_certificate_expiry_seconds",
                                        "Seconds until the certificate expires", labels=["certificate"])
-            for cert in service.list_certificates():
-                expiry.add_metric([cert.name], (cert.not_after - now).total_seconds())
+            for name, not_after in service.expiry_dates():
+                expiry.add_metric([name], (not_after - now).total_seconds())
             served = GaugeMetricFamily("sslterm_listener_served_ok", "1 when clients are served what the "
                                        "store says (status ok)", labels=["load_balancer", "lb_port", "certificate"])
             for row in service.status():
                 served.add_metric([row.load_balancer, str(row.lb_port), row.certificate], float(row.state == "ok"))
-            deployments = CounterMetricFamily("sslterm_deployments", "Deployments in the journal, by state",
-                                              labels=["state"])
+            deployments = GaugeMetricFamily("sslterm_deployments", "Deployments in the journal, by state",
+                                            labels=["state"])
             for state, count in sorted(service.deployment_counts().items()):
                 deployments.add_metric([state], count)
         finally:

@@ -1,10 +1,11 @@
 """The REST API under ``/api/v1``: parse, call the one service facade, render with the CLI's JSON shapes.
 
-A change that touches a load balancer (enable, disable, replacing or rolling back a certificate that is
-served) runs in the background: ``202 Accepted``, ``Location: /api/v1/deployments/{id}`` and the job's JSON;
-``GET /deployments/{id}`` follows it. Lists are pages: ``?limit=&offset=`` -> ``{items, total, limit, offset}``.
-Errors: see :mod:`sslterm.api.errors`. The bearer token is checked before a request gets here
-(:mod:`sslterm.api.auth`)."""
+A change that touches a load balancer (enable, disable, and every replacement or rollback of a certificate,
+since whether it is served is only known inside the change) runs in the background: ``202 Accepted``,
+``Location: /api/v1/deployments/{id}`` and the job's JSON; ``GET /deployments/{id}`` follows it. Adding or
+removing a load balancer is synchronous (it changes nothing served). Lists are pages: ``?limit=&offset=`` ->
+``{items, total, limit, offset}``. Errors: see :mod:`sslterm.api.errors`. The bearer token is checked before a
+request gets here (:mod:`sslterm.api.auth`)."""
 
 from __future__ import annotations
 
@@ -73,24 +74,21 @@ def show_certificate(name: str, svc: Svc) -> Json:
     return svc.show_certificate(name).as_json()
 
 
-@router.put("/certificates/{name}", tags=["certificates"], openapi_extra=REPLACEMENT,
-            responses={202: {"description": "served somewhere: redeployed by a job"}})
+@router.put("/certificates/{name}", tags=["certificates"], openapi_extra=REPLACEMENT, status_code=202,
+            responses={202: {"description": "the job that stores it and redeploys it where it is served"}})
 async def replace_certificate(name: str, request: Request) -> JSONResponse:
-    """A new version (checked first: 422 with its findings); where it is served, redeployed as a job (202)."""
+    """A new version (checked first: 404, 422 with its findings), stored and redeployed by a job (202): whether
+    it is served is decided inside the change, so a listener enabled meanwhile is redeployed too."""
     _, inp = await bodies.upload(request, bodies.Replacement)
-    served = await run_in_threadpool(_call, request, lambda svc: _check_replacement(svc, name, inp))
-    if served:
-        return accepted(api_state(request), f"certificate/{name}", lambda svc, batch: shapes.added(
-            svc.add_certificate(name, inp, replace=True, batch=batch)))
-    added = await run_in_threadpool(_call, request, lambda svc: svc.add_certificate(name, inp, replace=True))
-    return JSONResponse(shapes.added(added))
+    await run_in_threadpool(_call, request, lambda svc: _check_replacement(svc, name, inp))
+    return await run_in_threadpool(accepted, api_state(request), f"certificate/{name}", lambda svc, batch: (
+        shapes.added(svc.add_certificate(name, inp, replace=True, batch=batch))))
 
 
-def _check_replacement(svc: Service, name: str, inp: Any) -> bool:
-    """Whether the stored certificate ``name`` (404 if none) is served; the bundle checked (422)."""
-    served = bool(svc.show_certificate(name).attached_to)
+def _check_replacement(svc: Service, name: str, inp: Any) -> None:
+    """The stored certificate ``name`` exists (404); the bundle is checked (422)."""
+    svc.show_certificate(name)
     svc.check_certificate(name, inp, replace=True)
-    return served
 
 
 @router.delete("/certificates/{name}", tags=["certificates"])
@@ -105,14 +103,14 @@ def certificate_versions(name: str, svc: Svc, limit: Limit = 100, offset: Offset
     return Page.of(svc.certificate_history(name), limit, offset).as_json(lambda v: v.as_json())
 
 
-@router.post("/certificates/{name}/rollback", tags=["certificates"],
-             responses={202: {"description": "served somewhere: redeployed by a job"}})
+@router.post("/certificates/{name}/rollback", tags=["certificates"], status_code=202,
+             responses={202: {"description": "the job that rolls it back and redeploys it where it is served"}})
 def rollback_certificate(name: str, svc: Svc, state: State, body: bodies.Rollback | None = None) -> JSONResponse:
+    """A previous version made current again by a job (202); no such certificate or version is 404 now."""
     to = body.to if body else None
-    if svc.show_certificate(name).attached_to:
-        return accepted(state, f"certificate/{name}", lambda job_svc, batch: shapes.added(
-            job_svc.rollback_certificate(name, to, batch=batch), warnings=False))
-    return JSONResponse(shapes.added(svc.rollback_certificate(name, to), warnings=False))
+    svc.check_rollback(name, to)
+    return accepted(state, f"certificate/{name}", lambda job_svc, batch: shapes.added(
+        job_svc.rollback_certificate(name, to, batch=batch), warnings=False))
 
 
 # -- load balancers -------------------------------------------------------------------------------------------
@@ -172,8 +170,10 @@ def disable(name: str, lb_port: int, svc: Svc, state: State, dry_run: DryRun = F
 @router.get("/deployments", tags=["deployments"])
 def list_deployments(svc: Svc, limit: Limit = 100, offset: Offset = 0,
                      lb: Annotated[str | None, Query(description="only this load balancer's")] = None) -> Json:
-    """One deployment per load balancer and change, newest first; ``batch`` is its job's id."""
-    return svc.deployments_page(limit, offset, lb).as_json(lambda d: d.as_json())
+    """One deployment per load balancer and change, newest first; ``batch`` is its job's id, ``href`` where
+    that job is (``id`` is the journal row's, not a job's)."""
+    return svc.deployments_page(limit, offset, lb).as_json(
+        lambda d: d.as_json() | {"href": f"/api/v1/deployments/{d.batch}"})
 
 
 @router.get("/deployments/{job_id}", tags=["deployments"])

@@ -5,8 +5,9 @@
 - ``--listen HOST:PORT``: an IPv4 or IPv6 literal (``[::1]:8700``) or ``localhost``, and a port
   (``invalid-address`` otherwise). Anything but loopback needs ``--tls-cert NAME`` (``listen-needs-tls``):
   the token would otherwise cross the network in clear.
-- ``--tls-cert NAME``: a stored certificate; its key is written ``0600`` into a private directory inside the
-  data directory for uvicorn alone, and removed when the server stops.
+- ``--tls-cert NAME``: a stored certificate; its key is written ``0600`` into a private directory
+  ``.serve-tls-*`` inside the data directory for uvicorn alone, and removed as soon as uvicorn has read it
+  (``config.load()``, before serving). At start, such directories a crash left behind are removed.
 - Every ``apply_every`` seconds (and once at start) a thread runs ``sslterm apply``: finish what a crash
   left, apply what is pending, restart a managed HAProxy that died.
 """
@@ -14,6 +15,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import ipaddress
 import logging
 import shutil
@@ -81,6 +83,17 @@ def check_listen(listen: Listen, tls_cert: str | None) -> None:
                          "on 127.0.0.1 behind your own TLS proxy")
 
 
+TLS_DIR_PREFIX = ".serve-tls-"
+
+
+def remove_leftover_tls_files(home: Path) -> None:
+    """The ``.serve-tls-*`` directories (and only those) a server that crashed while starting left in the data
+    directory ``home``."""
+    for leftover in home.glob(f"{TLS_DIR_PREFIX}*"):
+        if leftover.is_dir() and not leftover.is_symlink():
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
 @contextlib.contextmanager
 def tls_files(factory: ServiceFactory, name: str) -> Iterator[tuple[Path, Path]]:
     """The certificate (leaf and chain) and key of ``name`` as files for uvicorn, in a directory of the data
@@ -91,7 +104,7 @@ def tls_files(factory: ServiceFactory, name: str) -> Iterator[tuple[Path, Path]]
     finally:
         service.close()
     ensure_private_dir(factory.settings.home)
-    directory = Path(tempfile.mkdtemp(prefix=".serve-tls-", dir=factory.settings.home))  # 0700
+    directory = Path(tempfile.mkdtemp(prefix=TLS_DIR_PREFIX, dir=factory.settings.home))  # 0700
     try:
         cert, key = directory / "cert.pem", directory / "key.pem"
         write_atomic(cert, bundle.certificate_pem(), mode=0o600)
@@ -144,12 +157,17 @@ def serve(settings: Settings, *, listen: str = DEFAULT_LISTEN, tls_cert: str | N
     jobs = BackgroundJobs(factory)
     app = create_app(ApiState(factory, token, jobs))
     converger = Converger(factory, apply_every)
+    remove_leftover_tls_files(settings.home)
     try:
-        with _stopped_by_sigterm(), \
-                tls_files(factory, tls_cert) if tls_cert else contextlib.nullcontext(None) as files:
-            config = uvicorn.Config(app, host=where.host, port=where.port, proxy_headers=False,
-                                    server_header=False, ssl_certfile=files[0] if files else None,
-                                    ssl_keyfile=files[1] if files else None, log_level="info")
+        with _stopped_by_sigterm():
+            with tls_files(factory, tls_cert) if tls_cert else contextlib.nullcontext(None) as files:
+                config = uvicorn.Config(app, host=where.host, port=where.port, proxy_headers=False,
+                                        server_header=False, ssl_certfile=files[0] if files else None,
+                                        ssl_keyfile=files[1] if files else None, log_level="info")
+                # what serving imports, made now, so that it is frozen with the rest; and the SSL context,
+                # which reads the key file: the file goes as this block ends, before anything is served
+                config.load()
+            _freeze_what_lasts()
             converger.start()
             uvicorn.Server(config).run()
     finally:
@@ -158,12 +176,21 @@ def serve(settings: Settings, *, listen: str = DEFAULT_LISTEN, tls_cert: str | N
         factory.close()
 
 
+def _freeze_what_lasts() -> None:
+    """Keep what the server holds for its whole life (modules, the app, its routes and templates: about
+    130,000 objects) out of the cyclic garbage collector's full collections. Each of them scanned it all,
+    50 to 70 ms on a 2-CPU machine, every few dozen requests: that was the p99 of every page
+    (docs/benchmarks.md, issue 10). Garbage made so far is collected first, so none is kept for good."""
+    gc.collect()
+    gc.freeze()
+
+
 @contextlib.contextmanager
 def _stopped_by_sigterm() -> Iterator[None]:
     """After its graceful shutdown uvicorn raises the signal that stopped it again, for the handler that was
     there before: for SIGTERM, that handler is this one, which ends the command (exit 0) through the
-    ``finally`` blocks that remove the TLS key file and wait for running jobs, instead of the default
-    action that would kill the process at once. Ctrl-C ends it with KeyboardInterrupt, as any command."""
+    ``finally`` blocks that wait for running jobs, instead of the default action that would kill the process
+    at once. Ctrl-C ends it with KeyboardInterrupt, as any command."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return

@@ -56,8 +56,10 @@ class Service:
         self.remove_certificate = self.certificates.remove_certificate
         self.server_bundle = self.certificates.server_bundle
         self.expiring = self.certificates.expiring
+        self.expiry_dates = self.certificates.expiry_dates
         self.certificate_history = self.certificates.history
         self.rollback_certificate = self.certificates.rollback
+        self.check_rollback = self.certificates.check_rollback
         self.audit_log = self.certificates.audit_log
         self.audit_page = self.certificates.audit_page
         self.decrypt_key = self.certificates.decrypt_key

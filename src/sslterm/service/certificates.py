@@ -7,7 +7,7 @@ import functools
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from sslterm.certs import Bundle, BundleInput, CertSummary, Finding, validate_bundle
@@ -229,6 +229,12 @@ class Certificates:
                                   tuple(e["fingerprint_sha256"] for e in v.chain), v.added_at, v.replaced_at)
                           for v in versions.previous(row)]
 
+    def check_rollback(self, name: str, fingerprint: str | None = None) -> None:
+        """Whether ``rollback`` would find the version (``not-found``, ``no-version``), changing nothing (an
+        adapter refuses a mistake before it starts a job)."""
+        with self.ctx.db.transaction(write=False) as session:
+            versions.find(self.ctx.cert(session, name), fingerprint)
+
     def rollback(self, name: str, fingerprint: str | None = None, *, batch: str | None = None) -> Added:
         """Make a previous version (the newest, or the one whose fingerprint starts with ``fingerprint``)
         current again, checked as a new bundle would be, and redeploy it wherever the certificate is served;
@@ -246,9 +252,17 @@ class Certificates:
                        f"back from {added.replaced}")
             return added.waits_for(change.redeploy(pending))
 
-    def expiring(self, days: int) -> list[CertSummary]:
-        now = self.ctx.clock()
-        return [s for s in self.list_certificates() if s.days_left(now) < days]
+    def expiring(self, days: int, *, limit: int | None = None) -> list[CertSummary]:
+        """The certificates with fewer than ``days`` days left (expired ones included), the soonest first;
+        read by their expiry date, so the others cost nothing however many there are."""
+        before = self.ctx.clock() + timedelta(days=days)
+        with self.ctx.db.transaction(write=False) as session:
+            return [rows.to_summary(row) for row in rows.expiring_rows(session, before, limit=limit)]
+
+    def expiry_dates(self) -> list[tuple[str, datetime]]:
+        """Every certificate's name and expiry (``/metrics``)."""
+        with self.ctx.db.transaction(write=False) as session:
+            return rows.expiry_dates(session)
 
     def audit_log(self, limit: int = 50) -> list[AuditRow]:
         with self.ctx.db.transaction(write=False) as session:

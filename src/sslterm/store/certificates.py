@@ -58,6 +58,22 @@ class KnownIntermediates:
             self._added.setdefault(cert.subject, []).append(cert)
 
 
+def expiring_rows(session: Session, before: datetime, *, limit: int | None = None) -> list[CertificateRow]:
+    """The certificates whose ``not_after`` is before ``before``, the soonest first (the index on it: the
+    others are not read)."""
+    query = select(CertificateRow).options(
+        selectinload(CertificateRow.terminations).selectinload(TerminationRow.listener)
+        .selectinload(ListenerRow.load_balancer)
+    ).where(CertificateRow.not_after < before).order_by(CertificateRow.not_after, CertificateRow.name).limit(limit)
+    return list(session.scalars(query))
+
+
+def expiry_dates(session: Session) -> list[tuple[str, datetime]]:
+    """Every certificate's name and ``not_after``, by name (two columns, not the rows)."""
+    return [(name, not_after) for name, not_after in session.execute(
+        select(CertificateRow.name, CertificateRow.not_after).order_by(CertificateRow.name))]
+
+
 def all_rows(session: Session, *, limit: int | None = None, offset: int = 0) -> list[CertificateRow]:
     """By name; ``limit``/``offset``: one page of them (read with the rows of that page only)."""
     query = select(CertificateRow).options(

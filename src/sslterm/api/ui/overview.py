@@ -3,8 +3,6 @@ the deployments and the audit log."""
 
 from __future__ import annotations
 
-from operator import attrgetter
-
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
@@ -17,6 +15,8 @@ PAGE_SIZE = 100
 #: states of a served certificate that need nobody (``remote``: the controller it runs beside checks it)
 QUIET = ("ok", "remote")
 
+DASHBOARD_ROWS = 100  # the certificates that expire first; the rest are one command away
+
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
 
@@ -26,10 +26,10 @@ def offset_of(page: int) -> int:
 
 @router.get("/")
 def dashboard(request: Request, session: SessionDep, service: ServiceDep) -> Response:
-    expiring = sorted(service.expiring(SOON_DAYS), key=attrgetter("not_after"))
+    expiring = service.expiring(SOON_DAYS, limit=DASHBOARD_ROWS + 1)  # the soonest first
     problems = [row for row in service.status() if row.state not in QUIET]
-    return render(request, "dashboard.html", session=session, now=service.clock(), expiring=expiring,
-                  problems=problems, soon_days=SOON_DAYS)
+    return render(request, "dashboard.html", session=session, now=service.clock(), expiring=expiring[:DASHBOARD_ROWS],
+                  more_expiring=len(expiring) > DASHBOARD_ROWS, problems=problems, soon_days=SOON_DAYS)
 
 
 @router.get("/deployments")

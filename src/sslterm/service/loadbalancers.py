@@ -66,6 +66,10 @@ class LoadBalancers:
             raise InputError(problem.message, code=problem.code, hint=problem.hint)
         _, validate = registry.lookup(kind)
         clean = validate({key: value for key, value in options.items() if value})  # empty: not given
+        remote = kind not in registry.OWNED_KINDS  # a cloud load balancer: start() asks it whether it exists
+        if remote:  # a network call, so before the transaction (no transaction is held across one)
+            self.ctx.forget_provider(name)
+            self.ctx.provider(LoadBalancerRow(name=name, kind=kind, options=clean)).start()
         started: Provider | None = None
         try:
             with self.ctx.db.transaction() as session:
@@ -81,7 +85,8 @@ class LoadBalancers:
                 self._refuse_port_clash(session, name, self._endpoints(lb), hint="choose another --bind or "
                                         "--http-bind (HOST:PORT)")
                 started = provider
-                provider.start()
+                if not remote:  # a local HAProxy: started under the transaction that checked its ports
+                    provider.start()
                 rows.audit(session, self.ctx.clock(), "lb.add", f"lb/{name}", None, kind)
                 added = summary(lb)
         except BaseException:

@@ -7,7 +7,6 @@ is served. The plan and the job's result are the CLI's and the REST API's JSON s
 from __future__ import annotations
 
 from collections.abc import Callable
-from urllib.parse import quote
 
 from fastapi import APIRouter
 from starlette.requests import Request
@@ -19,7 +18,7 @@ from sslterm.api.ui.certificates import certificate_page
 from sslterm.api.ui.forms import DisableForm, EnableForm
 from sslterm.api.ui.guard import FormDep, PageRoute, Posted, ServiceDep, SessionDep, StateDep
 from sslterm.api.ui.loadbalancers import load_balancer_page
-from sslterm.api.ui.pages import done, refusal, render
+from sslterm.api.ui.pages import refusal, render
 from sslterm.errors import NotFound, SSLTermError
 from sslterm.service import Outcome, Service
 
@@ -79,17 +78,15 @@ def disable(name: str, posted: FormDep, state: StateDep) -> Response:
 
 @router.post("/certificates/{name}/rollback")
 def rollback(request: Request, name: str, posted: FormDep, service: ServiceDep, state: StateDep) -> Response:
-    """Served somewhere: a job (redeployed); else at once."""
+    """A job, as over the REST API (it redeploys wherever the certificate is served, at the moment it runs);
+    an unknown certificate or version is refused at once."""
     to = posted.text("version") or None
     try:
-        if service.show_certificate(name).attached_to:
-            return _submitted(state, f"certificate/{name}", lambda svc, batch: shapes.added(
-                svc.rollback_certificate(name, to, batch=batch), warnings=False))
-        added = service.rollback_certificate(name, to)
+        service.check_rollback(name, to)
     except SSLTermError as exc:
         return certificate_page(request, posted.session, service, name, **refusal(exc))
-    return done(posted.session, f"Rolled {name} back to SHA-256 {added.summary.fingerprint_sha256[:16]}...",
-                f"/certificates/{quote(name)}")
+    return _submitted(state, f"certificate/{name}", lambda svc, batch: shapes.added(
+        svc.rollback_certificate(name, to, batch=batch), warnings=False))
 
 
 def _job(state: ApiState, job_id: str) -> dict[str, object]:

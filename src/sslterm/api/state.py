@@ -65,7 +65,7 @@ def store_opens(state: ApiState) -> bool:
     try:
         service = state.service()
         try:
-            service.list_deployments(limit=1)
+            service.deployments_page(1)
         finally:
             service.close()
     except Exception:

@@ -73,7 +73,6 @@ class Service:
         self.status = self.deployments.status
         self.apply = self.deployments.apply
         self.deployment_batch = self.history.batch
-        self.list_deployments = self.history.recent
         self.deployments_page = self.history.page
         self.deployment_counts = self.history.counts
 

@@ -49,10 +49,6 @@ class History:
         with self.ctx.db.transaction(write=False) as session:
             return [DeploymentView.of(row) for row in journal.of_batch(session, batch)]
 
-    def recent(self, *, limit: int = 50, offset: int = 0, lb: str | None = None) -> list[DeploymentView]:
-        with self.ctx.db.transaction(write=False) as session:
-            return [DeploymentView.of(row) for row in journal.recent(session, limit=limit, offset=offset, lb=lb)]
-
     def page(self, limit: int, offset: int = 0, lb: str | None = None) -> Page[DeploymentView]:
         """Newest first."""
         pages.check(limit, offset)

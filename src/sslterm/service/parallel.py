@@ -22,11 +22,10 @@ R = TypeVar("R")
 @dataclass
 class Results(Generic[T, R]):
     """What ran: ``done`` (item, result) and ``failed`` (item, exception; the item is None for an interruption
-    of the waiting itself, a Ctrl-C), both in the order of the items; ``skipped``: never started."""
+    of the waiting itself, a Ctrl-C), both in the order of the items. An item in neither was never started."""
 
     done: list[tuple[T, R]] = field(default_factory=list)
     failed: list[tuple[T | None, BaseException]] = field(default_factory=list)
-    skipped: list[T] = field(default_factory=list)
 
     def first_failure(self) -> BaseException | None:
         return self.failed[0][1] if self.failed else None
@@ -36,12 +35,11 @@ def each(items: Sequence[T], work: Callable[[T], R], workers: int) -> Results[T,
     """``work(item)`` for every item, at most ``workers`` at a time (one item, or one worker: in this thread)."""
     results: Results[T, R] = Results()
     if len(items) <= 1 or workers <= 1:
-        for i, item in enumerate(items):
+        for item in items:
             try:
                 results.done.append((item, work(item)))
             except BaseException as exc:  # the caller puts back what was done, then raises it
                 results.failed.append((item, exc))
-                results.skipped = list(items[i + 1:])
                 break
         return results
     stop = threading.Event()
@@ -66,8 +64,8 @@ def each(items: Sequence[T], work: Callable[[T], R], workers: int) -> Results[T,
     for item, future in zip(items, futures, strict=True):
         error = future.exception() if future.done() and not future.cancelled() else None
         if future.cancelled() or isinstance(error, _Skipped):
-            results.skipped.append(item)
-        elif error is not None:
+            continue
+        if error is not None:
             results.failed.insert(len([f for f in results.failed if f[0] is not None]), (item, error))
         else:
             results.done.append((item, future.result()))
